@@ -1,0 +1,121 @@
+# branchsync - plain GNU make.
+#
+#   make                 build the agent library, command and tests
+#   make check           install what is missing, build, run every test,
+#                        then run them again under ASan+UBSan
+#   make demo            the main job on the embedded default
+#   make bench           benchmarks, printed as ratios
+#   make TARGET=aarch64  cross build (platform/toolchains/$(TARGET).mk)
+#   make SAN=1           build with AddressSanitizer+UBSan into build/$(TARGET)-san
+#   make V=1             show the commands
+#   make WERROR=         drop -Werror (packagers); CI keeps it
+
+TARGET ?= native
+include platform/toolchains/$(TARGET).mk
+
+ifeq ($(origin CC),default)
+CC := $(CROSS_COMPILE)gcc
+endif
+AR := $(CROSS_COMPILE)ar
+
+ifeq ($(SAN),1)
+BUILD := build/$(TARGET)-san
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+else
+BUILD := build/$(TARGET)
+SAN_FLAGS :=
+endif
+
+WERROR ?= -Werror
+OPT ?= -O2
+BS_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -g $(OPT) -Wall -Wextra $(WERROR) \
+	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+	-fvisibility=hidden -Iinclude -I. $(SAN_FLAGS) $(TOOLCHAIN_CFLAGS)
+BS_LDFLAGS := $(SAN_FLAGS) $(TOOLCHAIN_LDFLAGS)
+LIBS := -lsqlite3 -lmbedcrypto -lpthread -lm
+TEST_LIBS := -lcmocka
+
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+# --- the agent library -----------------------------------------------------
+LIB_SRC := $(wildcard agent/core/*.c) $(wildcard agent/store/*.c) \
+	$(wildcard agent/tickets/*.c) $(wildcard agent/sync/*.c) \
+	platform/unix/os_unix.c $(CPU_SRC)
+GEN_SRC := $(BUILD)/gen/migrations.c
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=%.o)
+LIB := $(BUILD)/libbranchsync.a
+
+# --- tests -----------------------------------------------------------------
+TEST_SRC := $(wildcard tests/unit/test_*.c) $(wildcard tests/fault/test_*.c)
+TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TEST_HELPER_SRC := $(wildcard tests/support/*.c)
+TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(BUILD)/obj/%.o)
+HEADERS := $(wildcard include/*.h include/*/*.h agent/*/*.h platform/*.h \
+	tests/support/*.h)
+
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
+
+.PHONY: all lib tests check check-build test demo bench deps clean headers
+all: lib tests
+
+lib: $(LIB)
+tests: $(TEST_BIN)
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	$(call say,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BS_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/migrations.c: $(wildcard schema/agent/*.sql) platform/tools/embed.sh
+	$(call say,GEN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)sh platform/tools/embed.sh bs__migrations $(sort $(wildcard schema/agent/*.sql)) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(call say,CC,$<)
+	$(Q)$(CC) $(BS_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(LIB) $(HEADERS)
+	$(call say,LINK,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BS_CFLAGS) $(CFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIB) \
+		$(BS_LDFLAGS) $(LDFLAGS) $(TEST_LIBS) $(LIBS) $(BENCH_LIBS_$*)
+
+# Each public header compiles alone under -std=c11 -pedantic.
+headers:
+	$(Q)for h in $(wildcard include/*.h include/*/*.h); do \
+		printf '#include "%s"\nint bs__header_check;\n' $${h#include/} | \
+		$(CC) -std=c11 -pedantic -Wall -Wextra -Werror -Iinclude \
+			-x c -fsyntax-only - || exit 1; done
+
+deps:
+	$(Q)sh platform/deps.sh check
+
+# The test run: both builds, one summary line at the end.
+test: all headers
+	$(Q)sh tests/run.sh $(BUILD)
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all headers
+	$(Q)$(MAKE) --no-print-directory SAN=1 all
+	$(Q)sh tests/run.sh build/$(TARGET) build/$(TARGET)-san
+
+bench: 
+	$(Q)sh platform/deps.sh bench
+	$(Q)$(MAKE) --no-print-directory OPT=-O2 $(BENCH_BIN)
+	$(Q)for b in $(BENCH_BIN); do $$b || exit 1; done
+
+clean:
+	rm -rf build

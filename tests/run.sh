@@ -1,0 +1,34 @@
+#!/bin/sh
+# run.sh BUILD_DIR... - run every test binary under each build folder,
+# print what each reported, and end with one line the CI reads:
+# "N passed, N failed".  A binary that dies without cmocka's summary
+# counts as one failure.
+set -u
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for dir in "$@"; do
+	echo "== tests in $dir"
+	for t in $(find "$dir/tests/unit" "$dir/tests/fault" -type f -perm -u+x 2>/dev/null | sort); do
+		"$t" >"$log" 2>&1
+		rc=$?
+		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
+		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
+		p=${p:-0}
+		f=${f:-0}
+		if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+			f=1
+		fi
+		if [ "$f" -ne 0 ]; then
+			cat "$log"
+			echo "FAIL $t (exit $rc)"
+		else
+			echo "ok   $t: $p passed"
+		fi
+		passed=$((passed + p))
+		failed=$((failed + f))
+	done
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
