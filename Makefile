@@ -119,3 +119,7 @@ bench:
 
 clean:
 	rm -rf build
+
+# Cross builds and ARM test runs (check-arm, dist) live beside the
+# toolchains.
+-include platform/cross.mk
