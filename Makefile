@@ -7,6 +7,7 @@
 #   make bench           benchmarks, printed as ratios
 #   make TARGET=aarch64  cross build (platform/toolchains/$(TARGET).mk)
 #   make SAN=1           build with AddressSanitizer+UBSan into build/$(TARGET)-san
+#   make STATIC=1        link the agent statically, into build/$(TARGET)-static
 #   make V=1             show the commands
 #   make WERROR=         drop -Werror (packagers); CI keeps it
 
@@ -23,7 +24,7 @@ BUILD := build/$(TARGET)-san
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 else
-BUILD := build/$(TARGET)
+BUILD := build/$(TARGET)$(if $(filter 1,$(STATIC)),-static)
 SAN_FLAGS :=
 endif
 
