@@ -64,6 +64,7 @@ HEADERS := $(wildcard include/*.h include/*/*.h agent/*/*.h platform/*.h \
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 
+.SECONDARY:
 .PHONY: all lib tests check check-build test demo bench deps clean headers
 all: lib tests
 
@@ -91,7 +92,7 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(LIB) $(HEADERS)
 	$(call say,LINK,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BS_CFLAGS) $(CFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIB) \
+	$(Q)$(CC) $(BS_CFLAGS) -Itests/support $(CFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIB) \
 		$(BS_LDFLAGS) $(LDFLAGS) $(TEST_LIBS) $(LIBS) $(BENCH_LIBS_$*)
 
 # Each public header compiles alone under -std=c11 -pedantic.

@@ -49,6 +49,9 @@ int bs_os_read_file(uint8_t **out, size_t *len, const char *path,
 /* Create dir with mode 0700 if it does not exist (parents too). */
 int bs_os_mkdir_private(const char *dir);
 
+/* Create an empty file with mode 0600 if it does not exist. */
+int bs_os_create_private(const char *path);
+
 /* 1 if path exists, 0 if not. */
 int bs_os_exists(const char *path);
 
@@ -91,5 +94,12 @@ void bs_os_unlock_memory(void *p, size_t n);
  */
 int bs_os_lock(int *out_fd, const char *path, int exclusive);
 void bs_os_unlock(int fd);
+
+/* Change the lock held on fd to exclusive or shared, never blocking;
+ * BS_EBUSY if another process holds a conflicting lock. */
+int bs_os_relock(int fd, int exclusive);
+
+/* Remove the empty directory dir; BS_OK if it is gone or not empty. */
+int bs_os_rmdir(const char *dir);
 
 #endif

@@ -81,4 +81,7 @@ static inline uint64_t bs__get_be64(const uint8_t *p)
 
 #define BS__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+#define BS__STR_(x) #x
+#define BS__STR(x) BS__STR_(x)
+
 #endif

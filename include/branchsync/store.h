@@ -83,6 +83,12 @@ struct sqlite3 *bs_store_db(bs_store *st);
 /* Schema version of the open store (PRAGMA user_version). */
 int bs_store_schema_version(bs_store *st);
 
+/* Staff member whose PIN opened the store, or "device". */
+const char *bs_store_opened_by(bs_store *st);
+
+/* Key epoch of the data key (1 at creation, +1 per rekey). */
+uint32_t bs_store_epoch(bs_store *st);
+
 /* Cipher in use, BS_CIPHER_*; its name in *name_out if not NULL. */
 int bs_store_cipher(bs_store *st, const char **name_out);
 
@@ -97,18 +103,24 @@ int bs_store_add_device(bs_store *st);
  * Refused with BS_EREFUSED if it is the last slot. */
 int bs_store_remove_slot(bs_store *st, const char *staff);
 
-/* Change the PIN of staff: the data key is rewrapped, nothing else. */
-int bs_store_change_pin(bs_store *st, const char *staff, const char *pin,
-			size_t pin_len, unsigned kdf_ms);
+/*
+ * Change the PIN of the staff member who opened the store: the data key
+ * is rewrapped under the new PIN, nothing else is rewritten.
+ * BS_EREFUSED if the store was opened with the device key.
+ */
+int bs_store_change_pin(bs_store *st, const char *pin, size_t pin_len,
+			unsigned kdf_ms);
 
 /*
  * Rotate the data key: every page is re-encrypted into a new file under
- * a new key and the two are swapped atomically.  Slots whose secret this
- * process holds (the one that opened the store, and the device slot)
- * are rewrapped; other PIN slots are dropped and their count returned
- * in *dropped if not NULL.  BS_EBUSY if another process has it open.
+ * a new key and epoch, and the two are swapped atomically: after a crash
+ * the store opens with the old key or the new one, never neither.  key
+ * must open a slot (it is asked again so that no PIN is kept in memory);
+ * that slot and the device slot are rewrapped, other PIN slots cannot
+ * be (their PINs are unknown here) and are dropped, their count in
+ * *dropped if not NULL.  BS_EBUSY if another process has the store open.
  */
-int bs_store_rekey(bs_store *st, unsigned *dropped);
+int bs_store_rekey(bs_store *st, const bs_key *key, unsigned *dropped);
 
 /*
  * Destroy the store in dir: key slots first (after which the data is

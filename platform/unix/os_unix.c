@@ -212,6 +212,16 @@ int bs_os_mkdir_private(const char *dir)
 	return BS_OK;
 }
 
+int bs_os_create_private(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return bs__error(BS_EIO, "create %s: %s", path, strerror(errno));
+	close(fd);
+	return BS_OK;
+}
+
 int bs_os_exists(const char *path)
 {
 	struct stat st;
@@ -372,4 +382,23 @@ void bs_os_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd);
+}
+
+int bs_os_relock(int fd, int exclusive)
+{
+	if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			return bs__error(BS_EBUSY,
+					 "store is in use by another process");
+		return bs__error(BS_EIO, "lock: %s", strerror(errno));
+	}
+	return BS_OK;
+}
+
+int bs_os_rmdir(const char *dir)
+{
+	if (rmdir(dir) != 0 && errno != ENOENT && errno != ENOTEMPTY &&
+	    errno != EEXIST)
+		return bs__error(BS_EIO, "rmdir %s: %s", dir, strerror(errno));
+	return BS_OK;
 }
