@@ -34,7 +34,7 @@ BS_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -g $(OPT) -Wall -Wextra $(WERROR) \
 	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
 	-fvisibility=hidden -Iinclude -I. $(SAN_FLAGS) $(TOOLCHAIN_CFLAGS)
 BS_LDFLAGS := $(SAN_FLAGS) $(TOOLCHAIN_LDFLAGS)
-LIBS := -lsqlite3 -lmbedcrypto -lpthread -lm
+LIBS := -lsqlite3 -lmbedcrypto -lcjson -lpthread -lm
 TEST_LIBS := -lcmocka
 
 ifeq ($(V),1)
@@ -49,9 +49,16 @@ endif
 LIB_SRC := $(wildcard agent/core/*.c) $(wildcard agent/store/*.c) \
 	$(wildcard agent/tickets/*.c) $(wildcard agent/sync/*.c) \
 	platform/unix/os_unix.c $(CPU_SRC)
-GEN_SRC := $(BUILD)/gen/migrations.c
+GEN_SRC := $(BUILD)/gen/migrations.c $(BUILD)/gen/catalogue.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=%.o)
 LIB := $(BUILD)/libbranchsync.a
+
+# --- the commands ----------------------------------------------------------
+CLI_SRC := $(wildcard agent/cli/*.c)
+CLI := $(BUILD)/branchsync
+GEN_TOOL_SRC := $(wildcard tests/support/gen*.c)
+GEN_TOOL := $(BUILD)/branchsync-gen
+PROGRAMS := $(if $(CLI_SRC),$(CLI)) $(if $(GEN_TOOL_SRC),$(GEN_TOOL))
 
 # --- tests -----------------------------------------------------------------
 TEST_SRC := $(wildcard tests/unit/test_*.c) $(wildcard tests/fault/test_*.c)
@@ -65,8 +72,10 @@ BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 
 .SECONDARY:
-.PHONY: all lib tests check check-build test demo bench deps clean headers
-all: lib tests
+.PHONY: all lib programs tests check check-build test demo bench deps clean headers
+all: lib programs tests
+
+programs: $(PROGRAMS)
 
 lib: $(LIB)
 tests: $(TEST_BIN)
@@ -81,6 +90,12 @@ $(BUILD)/gen/migrations.c: $(wildcard schema/agent/*.sql) platform/tools/embed.s
 	@mkdir -p $(dir $@)
 	$(Q)sh platform/tools/embed.sh bs__migrations $(sort $(wildcard schema/agent/*.sql)) > $@.tmp && mv $@.tmp $@
 
+# The default catalogue a new store starts with, in the import format.
+$(BUILD)/gen/catalogue.c: $(wildcard schema/catalogue/*.jsonl) platform/tools/embed.sh
+	$(call say,GEN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)sh platform/tools/embed.sh bs__default_catalogue $(sort $(wildcard schema/catalogue/*.jsonl)) > $@.tmp && mv $@.tmp $@
+
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(call say,CC,$<)
 	$(Q)$(CC) $(BS_CFLAGS) $(CFLAGS) -c -o $@ $<
@@ -88,6 +103,14 @@ $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 $(LIB): $(LIB_OBJ)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(CLI): $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(call say,LINK,$@)
+	$(Q)$(CC) -o $@ $^ $(BS_LDFLAGS) $(LDFLAGS) $(LIBS)
+
+$(GEN_TOOL): $(GEN_TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(call say,LINK,$@)
+	$(Q)$(CC) -o $@ $^ $(BS_LDFLAGS) $(LDFLAGS) $(LIBS)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(LIB) $(HEADERS)
 	$(call say,LINK,$@)
