@@ -14,7 +14,7 @@ struct bs__embedded {
 /* schema/agent/NNN_*.sql, in order. */
 extern const struct bs__embedded bs__migrations[];
 
-/* schema/catalogue/*.jsonl: the catalogue a new store starts with, in
+/* schema/catalogue/NN_*.jsonl: the catalogue a new store starts with, in
  * the import format (schema/import.md). */
 extern const struct bs__embedded bs__default_catalogue[];
 
