@@ -46,7 +46,7 @@
 
 struct bs__hlc {
 	uint64_t last;        /* the greatest stamp issued or seen */
-	int64_t max_ahead_ms; /* refuse remote stamps further ahead; 0 = no limit */
+	int64_t max_ahead_ms; /* limit on remote stamps; 0 = none */
 };
 
 /* Pack and unpack a stamp.  bs__hlc_make() truncates ms to 48 bits. */

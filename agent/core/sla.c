@@ -60,7 +60,8 @@ int bs__sla_profile_check(const struct bs__sla_profile *p)
 					 "SLA profile %.40s: first response "
 					 "for %s must be 1..%d minutes",
 					 p->name,
-					 bs__priority_name((enum bs__priority)i),
+					 bs__priority_name(
+						 (enum bs__priority)i),
 					 MAX_MINUTES);
 	if (p->max_ext < 0 || p->max_ext > BS__SLA_MAX_EXT)
 		return bs__error(BS_EINVAL,

@@ -444,7 +444,7 @@ int bs__state_merge(struct bs__merge_result *out, enum bs__status base,
 
 	/* Rule 0: the branch's transition must be valid in itself.  It
 	 * is judged as if online: whether it may be taken offline is a
-	 * question only when the hub has moved (rule 5). */
+	 * question only when the hub has moved (rule 6). */
 	if (moved && (rc = bs__state_check(base, branch_to, who, 0, ctx))) {
 		out->flags = BS__MERGE_SUPERSEDED | BS__MERGE_CONFLICT;
 		out->rule = "invalid";

@@ -139,7 +139,7 @@ size_t bs__state_next(enum bs__status *out, size_t cap, enum bs__status from,
 
 struct bs__merge_result {
 	enum bs__status status; /* the ticket's status afterwards */
-	enum bs__status from;   /* with APPLIED: the edge taken is from->status */
+	enum bs__status from;   /* with APPLIED: the edge was from -> status */
 	unsigned flags;         /* BS__MERGE_* */
 	unsigned effects;       /* BS__EFF_* the caller applies to the SLA */
 	const char *rule;       /* which written rule decided; static text */

@@ -329,7 +329,8 @@ static void test_sla__pause_misuse(void **st)
 	before = t;
 	assert_int_equal(bs__sla_apply(&t, p, BS__EFF_PAUSE, T0 + 2 * DAY, 0),
 			 BS_EINVAL);
-	assert_string_equal(bs_last_error(), "SLA: the clock is already paused");
+	assert_string_equal(bs_last_error(),
+			    "SLA: the clock is already paused");
 	assert_memory_equal(&t, &before, sizeof(t));
 	assert_int_equal(bs__sla_apply(&t, p, BS__EFF_PAUSE, -1, 0), BS_EINVAL);
 	assert_int_equal(bs__sla_apply(&t, NULL, BS__EFF_PAUSE, T0, 0),

@@ -337,7 +337,8 @@ static void test_state__refusal_messages(void **st)
 		       "only the branch manager or head office can decide an "
 		       "extension request");
 	expect_refused(BS__STATUS_CLOSED, BS__STATUS_IN_PROGRESS, BS__ACTOR_BR,
-		       1, &full, "a ticket cannot go from closed to in_progress");
+		       1, &full,
+		       "a ticket cannot go from closed to in_progress");
 	expect_refused(BS__STATUS_IN_PROGRESS, BS__STATUS_IN_PROGRESS,
 		       BS__ACTOR_BR, 1, &full,
 		       "the ticket is already in_progress");
@@ -730,12 +731,13 @@ static void test_state__merge_bad_arguments(void **st)
 
 	(void)st;
 	assert_int_equal(bs__state_merge(&r, BS__STATUS_IN_PROGRESS,
-					 BS__STATUS_CLOSED, BS__STATUS_IN_PROGRESS,
-					 BS__ACTOR_HO, 0, &full),
+					 BS__STATUS_CLOSED,
+					 BS__STATUS_IN_PROGRESS, BS__ACTOR_HO,
+					 0, &full),
 			 BS_EINVAL);
 	assert_int_equal(bs__state_merge(&r, N, BS__STATUS_CLOSED,
-					 BS__STATUS_IN_PROGRESS, BS__ACTOR_BR, 0,
-					 &full),
+					 BS__STATUS_IN_PROGRESS, BS__ACTOR_BR,
+					 0, &full),
 			 BS_EINVAL);
 	assert_int_equal(bs__state_merge(&r, BS__STATUS_IN_PROGRESS,
 					 BS__STATUS_CLOSED, N, BS__ACTOR_BR, 0,
@@ -788,7 +790,8 @@ static void test_state__merge_properties(void **st)
 			assert_int_equal(n, 1);
 		}
 		if (f & BS__MERGE_SUPERSEDED)
-			assert_true(f & (BS__MERGE_REVIEW | BS__MERGE_CONFLICT));
+			assert_true(f &
+				    (BS__MERGE_REVIEW | BS__MERGE_CONFLICT));
 		if (f & BS__MERGE_APPLIED) {
 			const struct bs__edge *e =
 				bs__state_edge(r.from, r.status);

@@ -258,7 +258,9 @@ static void test_uuid__parse_rejects(void **st)
 		assert_memory_equal(u, zero, BS__UUID_LEN);
 	}
 	assert_int_equal(bs__uuid_parse(u, NULL, 36), BS_EINVAL);
-	assert_int_equal(bs__uuid_parse(u, "017f22e2-79b0-7cc3-98c4-dc0c0c07\0" "98f",
+	assert_int_equal(bs__uuid_parse(u,
+					"017f22e2-79b0-7cc3-98c4-dc0c0c07\0"
+					"98f",
 					36),
 			 BS_EINVAL);
 	/* The messages say what is wrong. */
