@@ -56,14 +56,14 @@ LIB := $(BUILD)/libbranchsync.a
 # --- the commands ----------------------------------------------------------
 CLI_SRC := $(wildcard agent/cli/*.c)
 CLI := $(BUILD)/branchsync
-GEN_TOOL_SRC := $(wildcard tests/support/gen*.c)
+GEN_TOOL_SRC := $(wildcard tests/support/gen.c tests/support/gen_main.c)
 GEN_TOOL := $(BUILD)/branchsync-gen
 PROGRAMS := $(if $(CLI_SRC),$(CLI)) $(if $(GEN_TOOL_SRC),$(GEN_TOOL))
 
 # --- tests -----------------------------------------------------------------
 TEST_SRC := $(wildcard tests/unit/test_*.c) $(wildcard tests/fault/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
-TEST_HELPER_SRC := $(wildcard tests/support/*.c)
+TEST_HELPER_SRC := $(filter-out %_main.c,$(wildcard tests/support/*.c))
 TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS := $(wildcard include/*.h include/*/*.h agent/*/*.h platform/*.h \
 	tests/support/*.h)
