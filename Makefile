@@ -48,6 +48,7 @@ endif
 # --- the agent library -----------------------------------------------------
 LIB_SRC := $(wildcard agent/core/*.c) $(wildcard agent/store/*.c) \
 	$(wildcard agent/tickets/*.c) $(wildcard agent/sync/*.c) \
+	$(wildcard agent/update/*.c) \
 	platform/unix/os_unix.c $(CPU_SRC)
 GEN_SRC := $(BUILD)/gen/migrations.c $(BUILD)/gen/catalogue.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=%.o)
