@@ -62,7 +62,8 @@ GEN_TOOL := $(BUILD)/branchsync-gen
 PROGRAMS := $(if $(CLI_SRC),$(CLI)) $(if $(GEN_TOOL_SRC),$(GEN_TOOL))
 
 # --- tests -----------------------------------------------------------------
-TEST_SRC := $(wildcard tests/unit/test_*.c) $(wildcard tests/fault/test_*.c)
+TEST_SRC := $(wildcard tests/unit/test_*.c) $(wildcard tests/fault/test_*.c) \
+	$(wildcard tests/integration/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_HELPER_SRC := $(filter-out %_main.c,$(wildcard tests/support/*.c))
 TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(BUILD)/obj/%.o)

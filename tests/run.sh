@@ -2,16 +2,20 @@
 # run.sh BUILD_DIR... - run every test binary under each build folder,
 # print what each reported, and end with one line the CI reads:
 # "N passed, N failed".  A binary that dies without cmocka's summary
-# counts as one failure.
+# counts as one failure.  BS_TEST_WRAPPER, if set, goes before each
+# binary (qemu-user for the ARM builds) and is exported to the tests, so
+# that those which run the branchsync command can run it the same way.
 set -u
+export BS_TEST_WRAPPER=${BS_TEST_WRAPPER:-}
 passed=0
 failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for dir in "$@"; do
 	echo "== tests in $dir"
-	for t in $(find "$dir/tests/unit" "$dir/tests/fault" -type f -perm -u+x 2>/dev/null | sort); do
-		"$t" >"$log" 2>&1
+	for t in $(find "$dir/tests/unit" "$dir/tests/fault" "$dir/tests/integration" -type f -perm -u+x 2>/dev/null | sort); do
+		# shellcheck disable=SC2086 # the wrapper is words
+		$BS_TEST_WRAPPER "$t" >"$log" 2>&1
 		rc=$?
 		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
 		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
