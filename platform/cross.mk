@@ -1,0 +1,108 @@
+# Cross builds and their test runs under qemu-user (DESIGN.md §7).
+# Included at the end of the Makefile, so every variable it sets is known.
+#
+#   make sysroot TARGET=aarch64  Debian's arm64 libraries, unpacked into
+#                                build/sysroot-aarch64 (done by itself
+#                                before the first cross compile)
+#   make check-arm               both ARM builds, every test under
+#                                qemu-user; fails if Debian's archive
+#                                cannot serve a target's packages
+#   make check-cross             the runs `make check` includes (aarch64):
+#                                the same, but an archive that cannot
+#                                serve the packages only warns, loudly
+#   make STATIC=1 TARGET=...     self-contained binaries, in
+#                                build/$(TARGET)-static
+#   make sizes STATIC=1 TARGET=...   the commands' stripped sizes
+
+ARM_TARGETS := aarch64 armhf
+CHECK_CROSS_TARGETS ?= aarch64
+
+# Host packages for the ARM targets: Debian's cross compilers and
+# qemu-user.  Quick when they are there (dpkg is asked first).
+CROSS_DEPS ?= sh platform/deps.sh cross
+
+# The test runner; it puts $$BS_TEST_WRAPPER before each test binary.
+CROSS_TEST_RUN ?= sh tests/run.sh
+
+# platform/sysroot.sh exits with this when the archive cannot serve the
+# target's packages at the moment.
+SYSROOT_UNAVAILABLE := 3
+
+.PHONY: sysroot check-arm check-cross cross-run sizes
+
+ifneq ($(SYSROOT),)
+# A cross build needs its sysroot before its first compile.
+$(SYSROOT)/.sysroot-stamp: platform/sysroot.sh
+	$(call say,SYSROOT,$(SYSROOT))
+	$(Q)sh platform/sysroot.sh $(TARGET) $(SYSROOT)
+
+$(LIB_OBJ) $(TEST_HELPER_OBJ) $(CLI_SRC:%.c=$(BUILD)/obj/%.o) \
+$(GEN_TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(PROGRAMS) $(TEST_BIN) $(BENCH_BIN): \
+	| $(SYSROOT)/.sysroot-stamp
+
+sysroot: $(SYSROOT)/.sysroot-stamp
+else
+sysroot:
+	@echo "make sysroot: TARGET=$(TARGET) builds against the host's libraries"
+endif
+
+# One target, built and tested under qemu-user: what check-arm and
+# check-cross run for each target (CROSS_STRICT=1: an archive that cannot
+# serve the packages fails the run).  The test binaries run through
+# tests/run.sh, which puts BS_TEST_WRAPPER before each of them.
+cross-run:
+	$(Q)sh platform/sysroot.sh $(TARGET) $(SYSROOT); rc=$$?; \
+	if [ $$rc -eq $(SYSROOT_UNAVAILABLE) ]; then \
+		echo "##########################################################"; \
+		echo "## $(TARGET): Debian's archive cannot serve the sysroot's"; \
+		echo "## packages right now: the $(TARGET) build and tests were"; \
+		echo "## NOT run."; \
+		echo "##########################################################"; \
+		[ "$(CROSS_STRICT)" != 1 ] || exit 1; \
+		exit 0; \
+	fi; \
+	[ $$rc -eq 0 ] || exit $$rc; \
+	$(MAKE) --no-print-directory TARGET=$(TARGET) all || exit 1; \
+	echo "== $(TARGET) under $(notdir $(firstword $(QEMU)))"; \
+	BS_TEST_WRAPPER="$(QEMU) -L $(SYSROOT)" $(CROSS_TEST_RUN) $(BUILD)
+
+check-arm:
+	$(Q)$(CROSS_DEPS)
+	$(Q)for t in $(ARM_TARGETS); do \
+		$(MAKE) --no-print-directory TARGET=$$t CROSS_STRICT=1 cross-run || exit 1; \
+	done
+
+check-cross:
+	$(Q)$(CROSS_DEPS)
+	$(Q)for t in $(CHECK_CROSS_TARGETS); do \
+		$(MAKE) --no-print-directory TARGET=$$t CROSS_STRICT=0 cross-run || exit 1; \
+	done
+
+# --- STATIC=1 ---------------------------------------------------------------
+# Self-contained binaries, the agent and the test binaries alike, in
+# build/$(TARGET)-static.  The sysroot has every static archive they need:
+# Debian's, and libcjson.a and libcmocka.a that platform/sysroot.sh builds
+# from Debian's sources (Debian ships neither).  The host has no such
+# archives, so STATIC=1 is for the cross targets.
+ifeq ($(STATIC),1)
+ifeq ($(SYSROOT),)
+ifneq ($(filter-out check-arm check-cross,$(or $(MAKECMDGOALS),all)),)
+$(error STATIC=1 needs a cross TARGET (aarch64, armhf): the host has no libcjson.a)
+endif
+endif
+BS_LDFLAGS += -static
+endif
+
+STRIP := $(CROSS_COMPILE)strip
+READELF := $(CROSS_COMPILE)readelf
+
+# The stripped size of each command (the agent's goal: 3 MB on aarch64).
+sizes: $(PROGRAMS)
+	$(Q)[ -n "$(strip $(PROGRAMS))" ] || echo "make sizes: no command to measure yet"
+	$(Q)for b in $(PROGRAMS); do \
+		$(STRIP) -o $$b.stripped $$b || exit 1; \
+		printf '%s %s: %s bytes stripped%s\n' $(TARGET) $${b#$(BUILD)/} \
+			$$(wc -c <$$b.stripped) \
+			"$$($(READELF) -l $$b | grep -q INTERP && echo ', dynamic' || echo ', static')"; \
+		rm -f $$b.stripped; \
+	done
