@@ -137,7 +137,13 @@ test: all headers
 check: deps
 	$(Q)$(MAKE) --no-print-directory all headers
 	$(Q)$(MAKE) --no-print-directory SAN=1 all
+	$(Q)$(MAKE) --no-print-directory check-cross
 	$(Q)sh tests/run.sh build/$(TARGET) build/$(TARGET)-san
+
+demo:
+	$(Q)sh platform/deps.sh demo
+	$(Q)$(MAKE) --no-print-directory lib programs
+	$(Q)sh demo/demo.sh $(BUILD)
 
 bench: 
 	$(Q)sh platform/deps.sh bench

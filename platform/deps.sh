@@ -1,6 +1,6 @@
 #!/bin/sh
 # deps.sh PURPOSE - install the Debian packages branchsync needs for
-# PURPOSE (build, check, bench, demo) that are missing.  Quick when all
+# PURPOSE (build, check, bench, demo, cross) that are missing.  Quick when all
 # are present: it asks dpkg first and calls apt-get only for what lacks.
 set -eu
 purpose=${1:-build}
@@ -9,12 +9,14 @@ build="gcc make pkg-config libc6-dev libsqlite3-dev libmbedtls-dev libcjson-dev 
 check="$build libcmocka-dev sqlite3"
 bench="$check libsqlcipher-dev"
 demo="$build sqlite3"
+cross="gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user dpkg-dev"
 
 case $purpose in
 build) want=$build ;;
 check) want=$check ;;
 bench) want=$bench ;;
 demo) want=$demo ;;
+cross) want=$cross ;;
 *) echo "deps.sh: unknown purpose '$purpose'" >&2; exit 2 ;;
 esac
 

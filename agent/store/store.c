@@ -296,16 +296,28 @@ static int store_new(bs_store **out, const char *dir)
 	return BS_OK;
 }
 
-/* Lock, connect and migrate an unlocked store. */
-static int attach_db(bs_store *st)
+/*
+ * Take the store's shared lock.  It comes before the key file is read:
+ * a rotation finishing between the read and the lock would otherwise
+ * leave this process with the old epoch, and its clean-up would remove
+ * the new database.
+ */
+static int lock_shared(bs_store *st)
 {
 	char lock_path[PATH_MAX];
 	int rc;
+
+	if ((rc = join(lock_path, st->dir, "lock")) != BS_OK)
+		return rc;
+	return bs_os_lock(&st->lock_fd, lock_path, 0);
+}
+
+/* Connect and migrate an unlocked store, under its shared lock. */
+static int attach_db(bs_store *st)
+{
+	int rc;
 	int src;
 
-	if ((rc = join(lock_path, st->dir, "lock")) != BS_OK ||
-	    (rc = bs_os_lock(&st->lock_fd, lock_path, 0)) != BS_OK)
-		return rc;
 	remove_stale(st->dir, st->kf.epoch);
 	if ((rc = db_name(st->db_path, st->dir, st->kf.epoch)) != BS_OK)
 		return rc;
@@ -342,8 +354,13 @@ int bs_store_create(bs_store **out, const char *dir, const bs_key *key,
 		rc = bs__error(BS_EEXISTS, "%s already holds a store", dir);
 		goto fail;
 	}
-	if ((rc = bs_os_mkdir_private(dir)) != BS_OK)
+	if ((rc = bs_os_mkdir_private(dir)) != BS_OK ||
+	    (rc = lock_shared(st)) != BS_OK)
 		goto fail;
+	if (bs_os_exists(st->keys_path)) {
+		rc = bs__error(BS_EEXISTS, "%s already holds a store", dir);
+		goto fail;
+	}
 	st->kf.cipher = (uint8_t)(opts->cipher ? opts->cipher
 				  : bs_os_cpu_has_aes() ? BS_CIPHER_AES256GCM
 							: BS_CIPHER_CHACHA20POLY1305);
@@ -398,7 +415,13 @@ int bs_store_open(bs_store **out, const char *dir, const bs_key *key)
 	bs__error_clear();
 	if ((rc = store_new(&st, dir)) != BS_OK)
 		return rc;
-	rc = bs__keyfile_read(&st->kf, st->keys_path);
+	if (!bs_os_exists(st->keys_path)) {
+		bs_store_close(st);
+		return bs__error(BS_ENOTFOUND, "no store in %s", dir);
+	}
+	rc = lock_shared(st);
+	if (rc == BS_OK)
+		rc = bs__keyfile_read(&st->kf, st->keys_path);
 	if (rc == BS_ENOTFOUND)
 		rc = bs__error(BS_ENOTFOUND, "no store in %s", dir);
 	if (rc == BS_OK)

@@ -319,7 +319,7 @@ static void test_crash__kill9_while_rotating(void **state)
 		assert_int_equal(tu_int(st, "SELECT count(*) FROM w"), 2000);
 		check_store(st);
 		/* Every rotation that said it finished is in effect. */
-		assert_true(bs_store_epoch(st) >= 1 + reported);
+		assert_true((long)bs_store_epoch(st) >= 1 + reported);
 		bs_store_close(st);
 		/* The device slot was carried across every rotation. */
 		assert_int_equal(bs_store_open(&st, dir, &dev), BS_OK);
