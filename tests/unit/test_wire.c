@@ -1,0 +1,630 @@
+/*
+ * test_wire.c - the protocol codec: deflate round trips, every kind of
+ * bad body (truncated, corrupt, trailing bytes, oversized, a
+ * decompression bomb, not UTF-8, NUL escapes, lone surrogates, too
+ * deep, duplicate keys, wrong version), the field getters and their
+ * messages, the signed string, enrollment codes and the CA MAC,
+ * base64 and hex, and out-of-memory at every allocation of a decode.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/core/common.h"
+#include "agent/core/wire.h"
+
+#define UUID "01890a5d-ac96-774b-bcce-b302099a8057"
+
+/* Decode text (plain) and return rc, keeping the fault. */
+static int decode(const char *text, struct bs__wire_fault *f)
+{
+	cJSON *d = NULL;
+	int rc = bs__wire_decode(&d, NULL, text, strlen(text), NULL, f);
+
+	if (rc == BS_OK)
+		assert_non_null(d);
+	else
+		assert_null(d);
+	cJSON_Delete(d);
+	return rc;
+}
+
+static void expect_fault(const char *text, int status, const char *cause)
+{
+	struct bs__wire_fault f = { 0, NULL };
+
+	assert_int_equal(decode(text, &f), BS_EINVAL);
+	assert_int_equal(f.status, status);
+	assert_string_equal(f.cause, cause);
+}
+
+static void test_wire__deflate_round_trip(void **st)
+{
+	static const char text[] = "{\"v\":1,\"ops\":[\"reply\",\"reply\"]}";
+	uint8_t *z = NULL, *back = NULL;
+	size_t zn = 0, bn = 0;
+	cJSON *d = NULL;
+	int v = 0;
+
+	(void)st;
+	assert_int_equal(bs__wire_deflate(&z, &zn, text, strlen(text)),
+			 BS_OK);
+	assert_int_equal(bs__wire_inflate(&back, &bn, z, zn, 1000, NULL),
+			 BS_OK);
+	assert_int_equal(bn, strlen(text));
+	assert_memory_equal(back, text, bn);
+	assert_int_equal(back[bn], 0);
+	assert_int_equal(bs__wire_decode(&d, &v, z, zn, "deflate", NULL),
+			 BS_OK);
+	assert_int_equal(v, 1);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "ops")),
+			 2);
+	cJSON_Delete(d);
+	bs__free(z);
+	bs__free(back);
+}
+
+static void test_wire__encode_decode_both_ways(void **st)
+{
+	cJSON *doc = bs__wire_doc(BS__WIRE_VERSION), *back = NULL;
+	uint8_t *body = NULL;
+	size_t n = 0;
+	int deflate;
+
+	(void)st;
+	assert_non_null(doc);
+	cJSON_AddStringToObject(doc, "text", "张三 complained: 账户被冻结");
+	for (deflate = 0; deflate < 2; deflate++) {
+		assert_int_equal(bs__wire_encode(&body, &n, doc, deflate),
+				 BS_OK);
+		assert_int_equal(bs__wire_decode(&back, NULL, body, n,
+						 deflate ? "deflate" : NULL,
+						 NULL), BS_OK);
+		assert_string_equal(cJSON_GetObjectItem(back, "text")
+				    ->valuestring,
+				    "张三 complained: 账户被冻结");
+		cJSON_Delete(back);
+		bs__free(body);
+	}
+	cJSON_Delete(doc);
+}
+
+static void test_wire__truncated_and_corrupt_deflate(void **st)
+{
+	static const char text[] = "{\"v\":1,\"a\":\"aaaaaaaaaaaaaaaaaaaaa\"}";
+	struct bs__wire_fault f;
+	uint8_t *z = NULL, *out = NULL, *junk;
+	size_t zn = 0, on = 0, cut;
+	cJSON *d = NULL;
+
+	(void)st;
+	assert_int_equal(bs__wire_deflate(&z, &zn, text, strlen(text)),
+			 BS_OK);
+	/* Every truncation is refused, never read past, never accepted. */
+	for (cut = 0; cut < zn; cut++) {
+		f.cause = NULL;
+		assert_int_equal(bs__wire_decode(&d, NULL, z, cut, "deflate",
+						 &f), BS_EINVAL);
+		assert_null(d);
+		assert_int_equal(f.status, 400);
+		assert_true(strcmp(f.cause, "truncated") == 0 ||
+			    strcmp(f.cause, "corrupt") == 0 ||
+			    strcmp(f.cause, "malformed") == 0);
+	}
+	/* A flipped header byte. */
+	z[0] ^= 0x55;
+	assert_int_equal(bs__wire_inflate(&out, &on, z, zn, 1000, &f),
+			 BS_EINVAL);
+	assert_string_equal(f.cause, "corrupt");
+	z[0] ^= 0x55;
+	/* Bytes after the end of the stream. */
+	junk = malloc(zn + 3);
+	memcpy(junk, z, zn);
+	memcpy(junk + zn, "abc", 3);
+	assert_int_equal(bs__wire_inflate(&out, &on, junk, zn + 3, 1000, &f),
+			 BS_EINVAL);
+	assert_string_equal(f.cause, "corrupt");
+	/* Not a stream at all, in the deflate encoding. */
+	assert_int_equal(bs__wire_decode(&d, NULL, text, strlen(text),
+					 "deflate", &f), BS_EINVAL);
+	assert_string_equal(f.cause, "corrupt");
+	free(junk);
+	bs__free(z);
+}
+
+static void test_wire__bomb(void **st)
+{
+	/* 64 MiB of spaces compress to about 64 KiB: a bomb. */
+	size_t big = (size_t)64 << 20, zn = 0, on = 0;
+	char *plain = malloc(big);
+	uint8_t *z = NULL, *out = NULL;
+	struct bs__wire_fault f = { 0, NULL };
+	cJSON *d = NULL;
+
+	(void)st;
+	assert_non_null(plain);
+	memset(plain, ' ', big);
+	memcpy(plain, "{\"v\":1}", 7);
+	assert_int_equal(bs__wire_deflate(&z, &zn, plain, big), BS_OK);
+	free(plain);
+	assert_true(zn < BS__WIRE_MAX_BODY);
+	assert_int_equal(bs__wire_decode(&d, NULL, z, zn, "deflate", &f),
+			 BS_EINVAL);
+	assert_int_equal(f.status, 413);
+	assert_string_equal(f.cause, "too_large");
+	/* A small limit stops at the limit. */
+	assert_int_equal(bs__wire_inflate(&out, &on, z, zn, 100, &f),
+			 BS_EINVAL);
+	assert_string_equal(f.cause, "too_large");
+	assert_null(out);
+	bs__free(z);
+}
+
+static void test_wire__oversized_body(void **st)
+{
+	size_t n = BS__WIRE_MAX_BODY + 1;
+	char *b = malloc(n);
+	struct bs__wire_fault f = { 0, NULL };
+	cJSON *d = NULL;
+
+	(void)st;
+	memset(b, ' ', n);
+	assert_int_equal(bs__wire_decode(&d, NULL, b, n, NULL, &f),
+			 BS_EINVAL);
+	assert_int_equal(f.status, 413);
+	assert_string_equal(f.cause, "too_large");
+	free(b);
+}
+
+static void test_wire__unknown_encoding(void **st)
+{
+	struct bs__wire_fault f = { 0, NULL };
+	cJSON *d = NULL;
+
+	(void)st;
+	assert_int_equal(bs__wire_decode(&d, NULL, "{\"v\":1}", 7, "gzip",
+					 &f), BS_EINVAL);
+	assert_int_equal(f.status, 415);
+	assert_string_equal(f.cause, "encoding");
+	assert_int_equal(bs__wire_decode(&d, NULL, "{\"v\":1}", 7,
+					 "identity", &f), BS_OK);
+	cJSON_Delete(d);
+}
+
+static void test_wire__malformed(void **st)
+{
+	static const char *const bad[] = {
+		"", " ", "{", "{\"v\":1", "{\"v\":1,}", "{\"v\" 1}", "[1,2",
+		"{\"v\":1}}", "{\"v\":1} x", "{\"v\":1}{\"v\":1}", "nul",
+		"{\"v\":1,\"s\":\"abc}", "{\"v\":1,\"s\":\"\\q\"}",
+		"{\"v\":1,\"s\":\"\\u12\"}", "{'v':1}", "{\"v\":01x}",
+		NULL,
+	};
+	int i;
+
+	(void)st;
+	for (i = 0; bad[i] != NULL; i++) {
+		struct bs__wire_fault f = { 0, NULL };
+
+		assert_int_equal(decode(bad[i], &f), BS_EINVAL);
+		assert_int_equal(f.status, 400);
+		assert_string_equal(f.cause, "malformed");
+	}
+	/* Whitespace after the document is fine. */
+	assert_int_equal(decode("{\"v\":1}\r\n", NULL), BS_OK);
+}
+
+static void test_wire__not_object(void **st)
+{
+	(void)st;
+	expect_fault("[1]", 400, "not_object");
+	expect_fault("\"v\"", 400, "not_object");
+	expect_fault("42", 400, "not_object");
+}
+
+static void test_wire__not_utf8(void **st)
+{
+	(void)st;
+	expect_fault("{\"v\":1,\"s\":\"\xff\"}", 400, "not_utf8");
+	expect_fault("{\"v\":1,\"s\":\"\xc0\xaf\"}", 400, "not_utf8");
+	expect_fault("{\"v\":1,\"s\":\"\xed\xa0\x80\"}", 400, "not_utf8");
+	expect_fault("{\"v\":1,\"s\":\"\xe4\xb8\"}", 400, "not_utf8");
+	expect_fault("{\"v\":1,\"s\":\"\\ud800\"}", 400, "not_utf8");
+	expect_fault("{\"v\":1,\"s\":\"\\udc00\\ud800\"}", 400, "not_utf8");
+	expect_fault("{\"v\":1,\"s\":\"\\ud800x\"}", 400, "not_utf8");
+	/* A proper pair is fine. */
+	assert_int_equal(decode("{\"v\":1,\"s\":\"\\ud83d\\ude00\"}", NULL),
+			 BS_OK);
+}
+
+static void test_wire__nul(void **st)
+{
+	struct bs__wire_fault f = { 0, NULL };
+	cJSON *d = NULL;
+
+	(void)st;
+	expect_fault("{\"v\":1,\"s\":\"a\\u0000b\"}", 400, "malformed");
+	/* A raw NUL byte. */
+	assert_int_equal(bs__wire_decode(&d, NULL, "{\"v\":1,\"s\":\"a\0\"}",
+					 16, NULL, &f), BS_EINVAL);
+	assert_string_equal(f.cause, "not_utf8");
+	/* An escaped backslash before u0000 is just text. */
+	assert_int_equal(decode("{\"v\":1,\"s\":\"\\\\u0000\"}", NULL),
+			 BS_OK);
+}
+
+static void test_wire__depth(void **st)
+{
+	char buf[256];
+	int i, n = 0;
+
+	(void)st;
+	n += sprintf(buf + n, "{\"v\":1,\"a\":");
+	for (i = 0; i < BS__WIRE_MAX_DEPTH - 1; i++)
+		buf[n++] = '[';
+	for (i = 0; i < BS__WIRE_MAX_DEPTH - 1; i++)
+		buf[n++] = ']';
+	buf[n++] = '}';
+	buf[n] = '\0';
+	assert_int_equal(decode(buf, NULL), BS_OK);
+	n = 0;
+	n += sprintf(buf + n, "{\"v\":1,\"a\":");
+	for (i = 0; i < BS__WIRE_MAX_DEPTH; i++)
+		buf[n++] = '[';
+	for (i = 0; i < BS__WIRE_MAX_DEPTH; i++)
+		buf[n++] = ']';
+	buf[n++] = '}';
+	buf[n] = '\0';
+	expect_fault(buf, 400, "too_deep");
+	/* Brackets inside strings do not count. */
+	assert_int_equal(decode("{\"v\":1,\"s\":\"[[[[[[[[[[[[[[[[[[[[\"}",
+				NULL), BS_OK);
+}
+
+static void test_wire__duplicate_keys(void **st)
+{
+	char *big;
+	size_t n = 0;
+	int i;
+
+	(void)st;
+	expect_fault("{\"v\":1,\"a\":1,\"a\":2}", 400, "malformed");
+	expect_fault("{\"v\":1,\"o\":{\"b\":1,\"c\":2,\"b\":3}}", 400,
+		     "malformed");
+	big = malloc(16 * 300);
+	n += (size_t)sprintf(big, "{\"v\":1");
+	for (i = 0; i < 300; i++)
+		n += (size_t)sprintf(big + n, ",\"k%d\":1", i);
+	strcpy(big + n, "}");
+	expect_fault(big, 400, "malformed");
+	free(big);
+}
+
+static void test_wire__version(void **st)
+{
+	struct bs__wire_fault f = { 0, NULL };
+
+	(void)st;
+	expect_fault("{}", 400, "version");
+	expect_fault("{\"v\":\"1\"}", 400, "version");
+	expect_fault("{\"v\":1.5}", 400, "version");
+	expect_fault("{\"v\":0}", 400, "version");
+	expect_fault("{\"v\":2}", 400, "version");
+	expect_fault("{\"v\":99999999999}", 400, "version");
+	assert_int_equal(decode("{\"v\":2}", &f), BS_EINVAL);
+	assert_non_null(strstr(bs_last_error(), "version 2 is not served"));
+}
+
+static void test_wire__fields(void **st)
+{
+	cJSON *d = NULL;
+	const char *s = NULL;
+	const cJSON *o = NULL;
+	int64_t n = 0;
+	uint64_t h = 0;
+	int b = 0, present = 7, idx = 0;
+	static const char *const kinds[] = { "a", "b", NULL };
+
+	(void)st;
+	assert_int_equal(bs__wire_decode(&d, NULL,
+		"{\"v\":1,\"s\":\"hello\",\"n\":42,\"f\":1.5,\"b\":true,"
+		"\"u\":\"" UUID "\",\"h\":\"0001020304050607\","
+		"\"c\":\"BR-01\",\"k\":\"b\",\"nul\":null,\"o\":{},"
+		"\"a\":[1,2,3]}", strlen("{\"v\":1,\"s\":\"hello\",\"n\":42,"
+		"\"f\":1.5,\"b\":true,\"u\":\"" UUID "\",\"h\":"
+		"\"0001020304050607\",\"c\":\"BR-01\",\"k\":\"b\","
+		"\"nul\":null,\"o\":{},\"a\":[1,2,3]}"), NULL, NULL), BS_OK);
+	assert_int_equal(bs__wire_str(&s, d, "s", 5, 0), BS_OK);
+	assert_string_equal(s, "hello");
+	assert_int_equal(bs__wire_str(&s, d, "s", 4, 0), BS_EINVAL);
+	assert_string_equal(bs_last_error(),
+			    "field 's' must be a string of at most 4 bytes");
+	assert_int_equal(bs__wire_str(&s, d, "n", 4, 0), BS_EINVAL);
+	assert_int_equal(bs__wire_str(&s, d, "missing", 4, 0), BS_EINVAL);
+	assert_string_equal(bs_last_error(), "field 'missing' is missing");
+	assert_int_equal(bs__wire_str(&s, d, "missing", 4, 1), BS_OK);
+	assert_null(s);
+	assert_int_equal(bs__wire_str(&s, d, "nul", 4, 1), BS_OK);
+	assert_null(s);
+	assert_int_equal(bs__wire_int(&n, &present, d, "n", 0, 100, 0),
+			 BS_OK);
+	assert_int_equal(n, 42);
+	assert_int_equal(present, 1);
+	assert_int_equal(bs__wire_int(&n, NULL, d, "n", 0, 41, 0), BS_EINVAL);
+	assert_int_equal(bs__wire_int(&n, NULL, d, "f", 0, 41, 0), BS_EINVAL);
+	assert_int_equal(bs__wire_int(&n, &present, d, "x", 0, 1, 1), BS_OK);
+	assert_int_equal(present, 0);
+	assert_int_equal(bs__wire_bool(&b, d, "b", 0), BS_OK);
+	assert_true(b);
+	assert_int_equal(bs__wire_bool(&b, d, "n", 0), BS_EINVAL);
+	assert_int_equal(bs__wire_uuid(&s, d, "u", 0), BS_OK);
+	assert_int_equal(bs__wire_uuid(&s, d, "s", 0), BS_EINVAL);
+	assert_int_equal(bs__wire_hlc(&h, d, "h"), BS_OK);
+	assert_int_equal(h, 0x0001020304050607ull);
+	assert_int_equal(bs__wire_hlc(&h, d, "s"), BS_EINVAL);
+	assert_int_equal(bs__wire_code(&s, d, "c", 0), BS_OK);
+	assert_int_equal(bs__wire_code(&s, d, "u", 0), BS_OK);
+	assert_int_equal(bs__wire_enum(&idx, d, "k", kinds, 0), BS_OK);
+	assert_int_equal(idx, 1);
+	assert_int_equal(bs__wire_enum(&idx, d, "s", kinds, 0), BS_EINVAL);
+	assert_int_equal(bs__wire_object(&o, d, "o", 0), BS_OK);
+	assert_int_equal(bs__wire_object(&o, d, "a", 0), BS_EINVAL);
+	assert_int_equal(bs__wire_array(&o, d, "a", 3, 0), BS_OK);
+	assert_int_equal(bs__wire_array(&o, d, "a", 2, 0), BS_EINVAL);
+	cJSON_Delete(d);
+}
+
+static void test_wire__codes(void **st)
+{
+	(void)st;
+	assert_true(bs__wire_is_code("BR-001"));
+	assert_true(bs__wire_is_code("staff.li@br_7:x"));
+	assert_false(bs__wire_is_code(""));
+	assert_false(bs__wire_is_code("has space"));
+	assert_false(bs__wire_is_code("张"));
+	assert_false(bs__wire_is_code(
+		"0123456789012345678901234567890123456789012345678901234567890"
+		"1234"));
+}
+
+static void test_wire__error_doc(void **st)
+{
+	cJSON *d = bs__wire_error_doc(1, BS_EREVOKED, "revoked",
+				      "device was\nrevoked");
+	char *long_msg = malloc(1000);
+
+	(void)st;
+	assert_string_equal(cJSON_GetObjectItem(d, "error")->valuestring,
+			    "revoked");
+	assert_string_equal(cJSON_GetObjectItem(d, "cause")->valuestring,
+			    "revoked");
+	assert_string_equal(cJSON_GetObjectItem(d, "message")->valuestring,
+			    "device was revoked");
+	assert_int_equal(cJSON_GetObjectItem(d, "v")->valueint, 1);
+	cJSON_Delete(d);
+	/* Cut at a character boundary, never in the middle of one. */
+	memset(long_msg, 0, 1000);
+	for (int i = 0; i < 100; i++)
+		strcat(long_msg, "账户");
+	d = bs__wire_error_doc(1, BS_EINVAL, NULL, long_msg);
+	assert_null(cJSON_GetObjectItem(d, "cause"));
+	assert_true(strlen(cJSON_GetObjectItem(d, "message")->valuestring) <=
+		    300);
+	assert_int_equal(strlen(cJSON_GetObjectItem(d, "message")
+				->valuestring) % 3, 0);
+	cJSON_Delete(d);
+	free(long_msg);
+	assert_int_equal(bs__wire_http_status(BS_EBADKEY), 401);
+	assert_int_equal(bs__wire_http_status(BS_EREVOKED), 403);
+	assert_int_equal(bs__wire_http_status(BS_ESCOPE), 403);
+	assert_int_equal(bs__wire_http_status(BS_ECONFLICT), 409);
+	assert_int_equal(bs__wire_http_status(BS_ERR), 500);
+}
+
+static void test_wire__canonical(void **st)
+{
+	char *s = NULL;
+	const char *nonce = "00112233445566778899aabbccddeeff";
+
+	(void)st;
+	assert_int_equal(bs__wire_canonical(&s, "POST", "/v1/sync/push",
+					    UUID, 1700000000000, nonce,
+					    "abc", 3), BS_OK);
+	assert_string_equal(s, "BS-SIG-1\nPOST\n/v1/sync/push\n" UUID
+			    "\n1700000000000\n" "00112233445566778899aabbccddeeff"
+			    "\nba7816bf8f01cfea414140de5dae2223b00361a396177a"
+			    "9cb410ff61f20015ad");
+	bs__free(s);
+	/* An empty body hashes as the empty string. */
+	assert_int_equal(bs__wire_canonical(&s, "GET",
+					    "/v1/sync/pull?cursor=0", UUID,
+					    0, nonce, NULL, 0), BS_OK);
+	assert_non_null(strstr(s, "e3b0c44298fc1c149afbf4c8996fb924"));
+	bs__free(s);
+	/* Nothing that could make two requests sign the same string. */
+	assert_int_equal(bs__wire_canonical(&s, "GET", "/a\nb", UUID, 0,
+					    nonce, NULL, 0), BS_EINVAL);
+	assert_int_equal(bs__wire_canonical(&s, "GET", "a", UUID, 0, nonce,
+					    NULL, 0), BS_EINVAL);
+	assert_int_equal(bs__wire_canonical(&s, "GET", "/a", "x y", 0, nonce,
+					    NULL, 0), BS_EINVAL);
+	assert_int_equal(bs__wire_canonical(&s, "GET", "/a", UUID, -1, nonce,
+					    NULL, 0), BS_EINVAL);
+	assert_int_equal(bs__wire_canonical(&s, "GET", "/a", UUID, 0,
+					    "0011", NULL, 0), BS_EINVAL);
+	assert_int_equal(bs__wire_canonical(&s, "GET", "/a", UUID, 0,
+					    "00112233445566778899AABBCCDDEEFF",
+					    NULL, 0), BS_EINVAL);
+	assert_null(s);
+}
+
+static void test_wire__enroll_code(void **st)
+{
+	uint8_t rnd[BS__WIRE_CODE_RANDOM_LEN];
+	char text[BS__WIRE_CODE_TEXT_LEN + 1];
+	char id[BS__WIRE_CODE_ID_CHARS + 1], id2[BS__WIRE_CODE_ID_CHARS + 1];
+	char sec[BS__WIRE_CODE_SECRET_CHARS + 1];
+	char sec2[BS__WIRE_CODE_SECRET_CHARS + 1];
+	char typed[64];
+	uint8_t h1[32], h2[32];
+	size_t i;
+
+	(void)st;
+	for (i = 0; i < sizeof(rnd); i++)
+		rnd[i] = (uint8_t)(i * 37 + 11);
+	bs__wire_code_make(text, id, sec, rnd);
+	assert_int_equal(strlen(text), BS__WIRE_CODE_TEXT_LEN);
+	assert_true(bs__wire_code_id_valid(id));
+	assert_int_equal(strlen(sec), BS__WIRE_CODE_SECRET_CHARS);
+	assert_int_equal(bs__wire_code_parse(id2, sec2, text), BS_OK);
+	assert_string_equal(id, id2);
+	assert_string_equal(sec, sec2);
+	/* As a person types it: lower case, spaces, O for 0, l for 1. */
+	for (i = 0; text[i] != '\0'; i++) {
+		char c = text[i];
+
+		typed[i] = c == '0' ? 'o' : c == '1' ? 'l' :
+			   c == '-' ? ' ' : (char)(c >= 'A' && c <= 'Z' ?
+						    c - 'A' + 'a' : c);
+	}
+	typed[i] = '\0';
+	assert_int_equal(bs__wire_code_parse(id2, sec2, typed), BS_OK);
+	assert_string_equal(id, id2);
+	assert_string_equal(sec, sec2);
+	assert_int_equal(bs__wire_code_parse(id2, sec2, "ABCD-EFGH"),
+			 BS_EINVAL);
+	assert_int_equal(bs__wire_code_parse(id2, sec2,
+		"ABCD-EFGH-JKMN-PQRS-TVWX-Y"), BS_EINVAL);
+	assert_int_equal(bs__wire_code_parse(id2, sec2,
+		"ABCD-EFGH-JKMN-PQRS-TVWU"), BS_EINVAL);
+	/* Zero random bytes make a valid code too. */
+	memset(rnd, 0, sizeof(rnd));
+	bs__wire_code_make(text, id, sec, rnd);
+	assert_string_equal(text, "0000-0000-0000-0000-0000");
+	memset(rnd, 0xff, sizeof(rnd));
+	bs__wire_code_make(text, id, sec, rnd);
+	assert_string_equal(text, "ZZZZ-ZZZZ-ZZZZ-ZZZZ-ZZZZ");
+	/* Hash binds both parts. */
+	bs__wire_code_hash(h1, "ABCD", "0000000000000000");
+	bs__wire_code_hash(h2, "ABCD", "0000000000000001");
+	assert_false(bs__wire_ct_equal(h1, h2, 32));
+	bs__wire_code_hash(h2, "ABCD", "0000000000000000");
+	assert_true(bs__wire_ct_equal(h1, h2, 32));
+}
+
+static void test_wire__ca_mac(void **st)
+{
+	uint8_t a[32], b[32];
+	static const uint8_t der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+
+	(void)st;
+	bs__wire_ca_mac(a, "SECRETSECRET0000", der, sizeof(der));
+	bs__wire_ca_mac(b, "SECRETSECRET0000", der, sizeof(der));
+	assert_memory_equal(a, b, 32);
+	bs__wire_ca_mac(b, "SECRETSECRET0001", der, sizeof(der));
+	assert_memory_not_equal(a, b, 32);
+	bs__wire_ca_mac(b, "SECRETSECRET0000", der, sizeof(der) - 1);
+	assert_memory_not_equal(a, b, 32);
+}
+
+static void test_wire__hex_b64(void **st)
+{
+	uint8_t raw[5] = { 0, 1, 0xab, 0xcd, 0xff }, back[5];
+	char hex[11];
+	char *b = NULL;
+	uint8_t *d = NULL;
+	size_t n = 0;
+
+	(void)st;
+	bs__wire_hex(hex, raw, 5);
+	assert_string_equal(hex, "0001abcdff");
+	assert_int_equal(bs__wire_unhex(back, 5, hex, 10), BS_OK);
+	assert_memory_equal(back, raw, 5);
+	assert_int_equal(bs__wire_unhex(back, 5, "0001ABCDFF", 10),
+			 BS_EINVAL);
+	assert_int_equal(bs__wire_unhex(back, 5, hex, 9), BS_EINVAL);
+	assert_int_equal(bs__wire_b64(&b, raw, 5), BS_OK);
+	assert_string_equal(b, "AAGrzf8=");
+	assert_int_equal(bs__wire_unb64(&d, &n, b, strlen(b), 5), BS_OK);
+	assert_int_equal(n, 5);
+	assert_memory_equal(d, raw, 5);
+	bs__free(d);
+	assert_int_equal(bs__wire_unb64(&d, &n, b, strlen(b), 4), BS_EINVAL);
+	assert_int_equal(bs__wire_unb64(&d, &n, "AAGrzf8", 7, 5), BS_EINVAL);
+	assert_int_equal(bs__wire_unb64(&d, &n, "AA*rzf8=", 8, 5), BS_EINVAL);
+	assert_int_equal(bs__wire_unb64(&d, &n, "AAGr zf8", 8, 5), BS_EINVAL);
+	assert_int_equal(bs__wire_unb64(&d, &n, "", 0, 5), BS_EINVAL);
+	bs__free(b);
+}
+
+static void test_wire__out_of_memory(void **st)
+{
+	static const char text[] =
+		"{\"v\":1,\"ops\":[{\"a\":\"x\",\"b\":[1,2]},{\"c\":null}]}";
+	uint8_t *z = NULL;
+	size_t zn = 0;
+	long k;
+	int enc, ok = 0;
+
+	(void)st;
+	assert_int_equal(bs__wire_deflate(&z, &zn, text, strlen(text)),
+			 BS_OK);
+	/* Fail each allocation in turn: an error, never a crash or leak. */
+	for (enc = 0; enc < 2; enc++) {
+		for (k = 1; k < 200; k++) {
+			cJSON *d = NULL;
+			int rc;
+
+			bs__alloc_fail_after(k, 0);
+			rc = enc ? bs__wire_decode(&d, NULL, z, zn, "deflate",
+						   NULL) :
+				   bs__wire_decode(&d, NULL, text,
+						   strlen(text), NULL, NULL);
+			bs__alloc_fail_after(0, 0);
+			if (rc == BS_OK) {
+				cJSON_Delete(d);
+				ok++;
+				break;
+			}
+			assert_null(d);
+			assert_true(rc == BS_ENOMEM || rc == BS_EINVAL);
+		}
+	}
+	assert_int_equal(ok, 2);
+	bs__free(z);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_wire__deflate_round_trip),
+		cmocka_unit_test(test_wire__encode_decode_both_ways),
+		cmocka_unit_test(test_wire__truncated_and_corrupt_deflate),
+		cmocka_unit_test(test_wire__bomb),
+		cmocka_unit_test(test_wire__oversized_body),
+		cmocka_unit_test(test_wire__unknown_encoding),
+		cmocka_unit_test(test_wire__malformed),
+		cmocka_unit_test(test_wire__not_object),
+		cmocka_unit_test(test_wire__not_utf8),
+		cmocka_unit_test(test_wire__nul),
+		cmocka_unit_test(test_wire__depth),
+		cmocka_unit_test(test_wire__duplicate_keys),
+		cmocka_unit_test(test_wire__version),
+		cmocka_unit_test(test_wire__fields),
+		cmocka_unit_test(test_wire__codes),
+		cmocka_unit_test(test_wire__error_doc),
+		cmocka_unit_test(test_wire__canonical),
+		cmocka_unit_test(test_wire__enroll_code),
+		cmocka_unit_test(test_wire__ca_mac),
+		cmocka_unit_test(test_wire__hex_b64),
+		cmocka_unit_test(test_wire__out_of_memory),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
