@@ -34,7 +34,7 @@ BS_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -g $(OPT) -Wall -Wextra $(WERROR) \
 	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
 	-fvisibility=hidden -Iinclude -I. $(SAN_FLAGS) $(TOOLCHAIN_CFLAGS)
 BS_LDFLAGS := $(SAN_FLAGS) $(TOOLCHAIN_LDFLAGS)
-LIBS := -lsqlite3 -lmbedcrypto -lcjson -lpthread -lm
+LIBS := -lsqlite3 -lmbedcrypto -lcjson -lz -lpthread -lm
 TEST_LIBS := -lcmocka
 
 ifeq ($(V),1)
