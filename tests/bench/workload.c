@@ -478,7 +478,7 @@ static const char schema_sql[] =
 	" BEGIN INSERT INTO bench_activity_fts (docid, body)"
 	" VALUES (NEW.rid, NEW.body); END;";
 
-/* --- phases ------------------------------------------------------------ */
+/* --- running totals and the WAL hook ------------------------------------ */
 
 /*
  * Running totals of one connection.  The page-cipher counters come from
@@ -589,6 +589,8 @@ static int wal_hook(void *arg, sqlite3 *db, const char *schema, int n)
 		(void)checkpoint(arg, schema, SQLITE_CHECKPOINT_PASSIVE);
 	return SQLITE_OK;
 }
+
+/* --- the steps ---------------------------------------------------------- */
 
 static int64_t stamp_ms(int rid)
 {
