@@ -61,6 +61,7 @@ typedef struct bs__vfs_stats {
 	uint64_t pages_opened;
 	uint64_t crypto_ns;
 	uint64_t lenient_failures; /* torn WAL/journal records skipped */
+	uint64_t pages_passed;     /* copied sealed by checkpoints */
 } bs__vfs_stats;
 void bs__vfs_stats_get(const bs__vfs *v, bs__vfs_stats *out);
 

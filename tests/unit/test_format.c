@@ -17,6 +17,7 @@
 #include <mbedtls/pkcs5.h>
 #include <sqlite3.h>
 
+#include "agent/store/store_internal.h"
 #include "testutil.h"
 
 static char dir[600];
@@ -189,9 +190,43 @@ static void test_format__checkpoint_modes(void **state)
 		assert_int_equal(tu_int(st, sql), 0); /* not busy */
 		assert_int_equal(bs_store_check(st), BS_OK);
 	}
+	/* Checkpoints copied the pages sealed, without re-encrypting. */
+	{
+		bs__vfs_stats stats;
+		bs__vfs_stats_get(bs__store_vfs(st), &stats);
+		assert_true(stats.pages_passed > 50);
+	}
 	bs_store_close(st);
 	st = tu_open(dir);
 	assert_int_equal(tu_int(st, "SELECT count(*) FROM t"), 200);
+	assert_int_equal(bs_store_check(st), BS_OK);
+	bs_store_close(st);
+}
+
+static void test_format__damaged_wal_frame_detected(void **state)
+{
+	bs_store *st = tu_create(dir, 0);
+	uint8_t *wal;
+	size_t len;
+	int k;
+
+	(void)state;
+	tu_exec(st, "PRAGMA wal_autocheckpoint=0; "
+		    "CREATE TABLE t(id INTEGER PRIMARY KEY, v)");
+	tu_exec(st, "PRAGMA wal_checkpoint(TRUNCATE)");
+	for (k = 0; k < 30; k++)
+		tu_exec(st, "INSERT INTO t(v) VALUES (hex(randomblob(900)))");
+	wal = tu_read(tu_path(dir, "store-1.db-wal"), &len);
+	assert_true(len > 32 + 2 * (24 + 4096));
+	/* Damage the page image of the last frame (the newest version of
+	 * its page), then checkpoint: the frame travels sealed into the
+	 * database file, where the check finds it. */
+	tu_flip(tu_path(dir, "store-1.db-wal"),
+		(long)len - 4096 + 1000, 0x40);
+	tu_exec(st, "PRAGMA wal_checkpoint(TRUNCATE)");
+	assert_int_equal(bs_store_check(st), BS_EDAMAGED);
+	assert_non_null(strstr(bs_last_error(), "fails authentication"));
+	free(wal);
 	bs_store_close(st);
 }
 
@@ -281,6 +316,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_format__same_answers_as_plain_sqlite, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_format__damaged_wal_frame_detected, setup,
 			teardown),
 	};
 
