@@ -61,6 +61,13 @@ int bs__cipher_open(bs__cipher *ctx, uint8_t *out, const uint8_t *in,
 		    const uint8_t *aad, size_t aad_len,
 		    const uint8_t tag[BS_TAG_LEN]);
 
+/*
+ * The page cipher for a new store on this device: ChaCha20-Poly1305
+ * where the CPU has no AES instructions, else whichever of the two seals
+ * a page faster here (measured now, in about a millisecond).
+ */
+int bs__cipher_pick(void);
+
 /* Wipe n bytes at p so the compiler cannot drop it. */
 void bs__wipe(void *p, size_t n);
 

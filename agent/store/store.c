@@ -362,8 +362,7 @@ int bs_store_create(bs_store **out, const char *dir, const bs_key *key,
 		goto fail;
 	}
 	st->kf.cipher = (uint8_t)(opts->cipher ? opts->cipher
-				  : bs_os_cpu_has_aes() ? BS_CIPHER_AES256GCM
-							: BS_CIPHER_CHACHA20POLY1305);
+						: bs__cipher_pick());
 	if (bs__cipher_name(st->kf.cipher) == NULL) {
 		rc = bs__error(BS_EINVAL, "unknown cipher %d", opts->cipher);
 		goto fail;

@@ -49,7 +49,8 @@ typedef struct bs_store_opts {
 	unsigned kdf_ms;
 	/* Add a device slot as well as the PIN slot. */
 	int device_slot;
-	/* Force a page cipher (BS_CIPHER_*); 0 chooses by CPU. */
+	/* Force a page cipher (BS_CIPHER_*); 0 takes ChaCha20-Poly1305
+	 * without AES instructions, else the faster of the two here. */
 	int cipher;
 } bs_store_opts;
 
