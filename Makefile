@@ -70,6 +70,19 @@ TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS := $(wildcard include/*.h include/*/*.h agent/*/*.h platform/*.h \
 	tests/support/*.h)
 
+# --- the hub ---------------------------------------------------------------
+# branchsync-hub: hub/*.c, its SQLite schema compiled in, and the core
+# parts of the agent library (wire codec, state machine, SLA, clocks).
+HUB_SRC := $(wildcard hub/*.c)
+HUB_OBJ := $(HUB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/gen/hub_sqlite.o
+HUB := $(BUILD)/branchsync-hub
+HUB_LIBS := -lmicrohttpd -lmbedx509 -lmbedcrypto
+PROGRAMS += $(if $(HUB_SRC),$(HUB))
+# The hub's protocol tests start a real hub: an integration test.
+HUB_TEST_SRC := $(wildcard tests/hub/test_*.c)
+HUB_TEST_BIN := $(patsubst tests/hub/%.c,$(BUILD)/tests/integration/%,$(HUB_TEST_SRC))
+TEST_BIN += $(HUB_TEST_BIN)
+
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 # The store benchmark: bench_store links the shared workload, and the same
@@ -126,6 +139,23 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BS_CFLAGS) -Itests/support $(CFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIB) \
 		$(BS_LDFLAGS) $(LDFLAGS) $(TEST_LIBS) $(LIBS) $(BENCH_LIBS_$*)
+
+$(BUILD)/gen/hub_sqlite.c: $(wildcard schema/hub/sqlite/*.sql) platform/tools/embed.sh
+	$(call say,GEN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)sh platform/tools/embed.sh bs__hub_sqlite_migrations $(sort $(wildcard schema/hub/sqlite/*.sql)) > $@.tmp && mv $@.tmp $@
+
+$(HUB_OBJ): $(wildcard hub/*.h)
+
+$(HUB): $(HUB_OBJ) $(LIB)
+	$(call say,LINK,$@)
+	$(Q)$(CC) -o $@ $^ $(BS_LDFLAGS) $(LDFLAGS) $(HUB_LIBS) $(LIBS)
+
+$(BUILD)/tests/integration/test_%: tests/hub/test_%.c $(TEST_HELPER_OBJ) $(LIB) $(HEADERS) $(HUB)
+	$(call say,LINK,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BS_CFLAGS) -Itests/support $(CFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIB) \
+		$(BS_LDFLAGS) $(LDFLAGS) $(TEST_LIBS) -lcurl -lmbedx509 $(LIBS)
 
 # Each public header compiles alone under -std=c11 -pedantic.
 headers:
