@@ -178,7 +178,7 @@ int bs__hub_history_add(bs_hub_conn *c, const char *ticket_id,
 		       "INSERT INTO history (ticket_id, n, op_id, action, "
 		       "author, device_id, device_time_ms, hub_time_ms, hlc, "
 		       "body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, "
-		       "$6, $7, $8, $9, $10, $11, $12)", "tittttiittt",
+		       "$6, $7, $8, $9, $10, $11, $12)", "tittttiitttt",
 		       ticket_id, n, who->op_id, action, who->author,
 		       who->device_id, who->device_ms, who->hub_ms, who->hlc,
 		       text, prev, hash);
