@@ -1,0 +1,89 @@
+/*
+ * json.c - cJSON allocation hooks and the put/print helpers of json.h.
+ */
+#include <math.h>
+#include <threads.h>
+
+#include "common.h"
+#include "json.h"
+
+static once_flag hooks_once = ONCE_FLAG_INIT;
+
+static void set_hooks(void)
+{
+	cJSON_Hooks h = { bs__malloc, bs__free };
+
+	cJSON_InitHooks(&h);
+}
+
+void bs__json_init(void)
+{
+	call_once(&hooks_once, set_hooks);
+}
+
+int bs__json_put(cJSON *o, const char *k, cJSON *v)
+{
+	if (v == NULL)
+		return bs__error_code(BS_ENOMEM);
+	if (!cJSON_AddItemToObject(o, k, v)) {
+		cJSON_Delete(v);
+		return bs__error_code(BS_ENOMEM);
+	}
+	return BS_OK;
+}
+
+int bs__json_put_str(cJSON *o, const char *k, const char *s)
+{
+	return bs__json_put(o, k,
+			    s != NULL ? cJSON_CreateString(s)
+				      : cJSON_CreateNull());
+}
+
+int bs__json_put_int(cJSON *o, const char *k, int64_t v)
+{
+	return bs__json_put(o, k, cJSON_CreateNumber((double)v));
+}
+
+int bs__json_put_bool(cJSON *o, const char *k, int v)
+{
+	return bs__json_put(o, k, cJSON_CreateBool(v ? 1 : 0));
+}
+
+int bs__json_put_null(cJSON *o, const char *k)
+{
+	return bs__json_put(o, k, cJSON_CreateNull());
+}
+
+int bs__json_push(cJSON *a, cJSON *v)
+{
+	if (v == NULL)
+		return bs__error_code(BS_ENOMEM);
+	if (!cJSON_AddItemToArray(a, v)) {
+		cJSON_Delete(v);
+		return bs__error_code(BS_ENOMEM);
+	}
+	return BS_OK;
+}
+
+int bs__json_print(char **out, const cJSON *o)
+{
+	bs__json_init();
+	*out = cJSON_PrintUnformatted(o);
+	if (*out == NULL)
+		return bs__error_code(BS_ENOMEM);
+	return BS_OK;
+}
+
+int bs__json_int(const cJSON *j, int64_t min, int64_t max, int64_t *out)
+{
+	double d;
+
+	if (!cJSON_IsNumber(j))
+		return 0;
+	d = j->valuedouble;
+	if (!isfinite(d) || d != floor(d) || d < (double)min ||
+	    d > (double)max)
+		return 0;
+	*out = (int64_t)d;
+	return 1;
+}

@@ -1,0 +1,51 @@
+/*
+ * json.h - small helpers around cJSON, shared by the agent and the hub.
+ *
+ * cJSON's allocations are routed through bs__malloc/bs__free (set once,
+ * by bs__json_init()), so out-of-memory injection reaches them and text
+ * printed by cJSON may be released with bs__free() or bs_free().
+ *
+ * The put helpers add a value to an object and report failure as an
+ * error code, so that a builder can chain them and stop at the first
+ * out-of-memory; they never leak the value on failure.  Times and counts
+ * go out as JSON numbers; every int64_t this project puts into JSON is
+ * below 2^53 and so exact in a double.
+ */
+#ifndef BS_CORE_JSON_H
+#define BS_CORE_JSON_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+/* Route cJSON's allocations through bs__malloc.  Idempotent and
+ * thread-safe; call it before the first cJSON use.  Cannot fail. */
+void bs__json_init(void);
+
+/* Add v under key k to object o; v NULL means out of memory.
+ * BS_OK or BS_ENOMEM (v is freed). */
+int bs__json_put(cJSON *o, const char *k, cJSON *v);
+
+/* s NULL puts JSON null. */
+int bs__json_put_str(cJSON *o, const char *k, const char *s);
+int bs__json_put_int(cJSON *o, const char *k, int64_t v);
+int bs__json_put_bool(cJSON *o, const char *k, int v);
+int bs__json_put_null(cJSON *o, const char *k);
+
+/* Append v to array a; v NULL means out of memory.  BS_OK or BS_ENOMEM
+ * (v is freed). */
+int bs__json_push(cJSON *a, cJSON *v);
+
+/*
+ * The object as compact text in a new bs__malloc'd string (*out).
+ * BS_OK or BS_ENOMEM.
+ */
+int bs__json_print(char **out, const cJSON *o);
+
+/*
+ * j as an integer: a JSON number with no fraction between min and max.
+ * 1 and *out set if so, else 0.
+ */
+int bs__json_int(const cJSON *j, int64_t min, int64_t max, int64_t *out);
+
+#endif
