@@ -8,10 +8,22 @@
 #include "json.h"
 
 static once_flag hooks_once = ONCE_FLAG_INIT;
+static _Thread_local int failed;
+
+/* cJSON answers NULL both for bad text and for no memory; this flag
+ * tells the two apart. */
+static void *json_malloc(size_t n)
+{
+	void *p = bs__malloc(n);
+
+	if (p == NULL)
+		failed = 1;
+	return p;
+}
 
 static void set_hooks(void)
 {
-	cJSON_Hooks h = { bs__malloc, bs__free };
+	cJSON_Hooks h = { json_malloc, bs__free };
 
 	cJSON_InitHooks(&h);
 }
@@ -19,6 +31,16 @@ static void set_hooks(void)
 void bs__json_init(void)
 {
 	call_once(&hooks_once, set_hooks);
+}
+
+void bs__json_oom_clear(void)
+{
+	failed = 0;
+}
+
+int bs__json_oom(void)
+{
+	return failed;
 }
 
 int bs__json_put(cJSON *o, const char *k, cJSON *v)

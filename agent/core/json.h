@@ -22,6 +22,14 @@
  * thread-safe; call it before the first cJSON use.  Cannot fail. */
 void bs__json_init(void);
 
+/*
+ * Whether a cJSON allocation failed in this thread since the last
+ * bs__json_oom_clear(): after cJSON_Parse() returns NULL, this says
+ * "out of memory" rather than "not JSON".  Cannot fail.
+ */
+void bs__json_oom_clear(void);
+int bs__json_oom(void);
+
 /* Add v under key k to object o; v NULL means out of memory.
  * BS_OK or BS_ENOMEM (v is freed). */
 int bs__json_put(cJSON *o, const char *k, cJSON *v);
