@@ -1204,7 +1204,10 @@ static int feed_line(struct bs__importer *im, const char *p, size_t len)
 		return fail(im, BS_EINVAL,
 			    "the escape \\u0000 (a NUL character) is not "
 			    "allowed");
+	bs__json_oom_clear();
 	o = cJSON_ParseWithLengthOpts(p, len, &end, 0);
+	if (o == NULL && bs__json_oom())
+		return bs__error_code(BS_ENOMEM);
 	if (o == NULL) {
 		if (end == NULL || end < p || end > p + len)
 			end = p + len;
@@ -1259,7 +1262,7 @@ static int feed_line(struct bs__importer *im, const char *p, size_t len)
 	rc = rtypes[i].apply(im, o);
 cleanup:
 	cJSON_Delete(o);
-	if (rc != BS_OK && !im->prefixed) {
+	if (rc != BS_OK && rc != BS_ENOMEM && !im->prefixed) {
 		char msg[400];
 
 		snprintf(msg, sizeof(msg), "%s", bs_last_error());
