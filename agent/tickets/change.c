@@ -58,7 +58,7 @@ cleanup:
 	return rc;
 }
 
-/* An activity row, and its copy for the outbox. */
+/* An activity row to write. */
 struct activity {
 	char id[BS__UUID_TEXT_LEN + 1];
 	const char *ticket_id;
@@ -67,18 +67,15 @@ struct activity {
 	const char *body;
 	const char *hlc;
 	const char *from_status, *to_status;
-	cJSON *detail; /* borrowed, or NULL */
+	const cJSON *detail; /* borrowed, or NULL */
 };
 
-static int write_activity(struct bs__tk *tk, const struct activity *a,
-			  cJSON **copy)
+static int write_activity(struct bs__tk *tk, const struct activity *a)
 {
 	sqlite3_stmt *s = NULL;
 	char *detail = NULL;
-	cJSON *o = NULL;
 	int rc;
 
-	*copy = NULL;
 	if (a->detail != NULL &&
 	    (rc = bs__json_print(&detail, a->detail)) != BS_OK)
 		return rc;
@@ -102,31 +99,8 @@ static int write_activity(struct bs__tk *tk, const struct activity *a,
 	bs__tk_bind_text(s, 10, a->from_status);
 	bs__tk_bind_text(s, 11, a->to_status);
 	bs__tk_bind_text(s, 12, detail);
-	if ((rc = bs__tk_step_done(tk, s, "write activity")) != BS_OK)
-		goto cleanup;
-
-	if ((o = cJSON_CreateObject()) == NULL) {
-		rc = bs__error_code(BS_ENOMEM);
-		goto cleanup;
-	}
-	if ((rc = bs__json_put_str(o, "id", a->id)) ||
-	    (rc = bs__json_put_str(o, "ticket_id", a->ticket_id)) ||
-	    (rc = bs__json_put_str(o, "kind", a->kind)) ||
-	    (rc = bs__json_put_str(o, "visibility", a->visibility)) ||
-	    (rc = bs__json_put_str(o, "body", a->body)) ||
-	    (rc = bs__json_put_int(o, "device_time_ms", tk->device_ms)))
-		goto cleanup;
-	if (a->to_status != NULL &&
-	    ((rc = bs__json_put_str(o, "from_status", a->from_status)) ||
-	     (rc = bs__json_put_str(o, "to_status", a->to_status))))
-		goto cleanup;
-	if (a->detail != NULL &&
-	    (rc = bs__json_put(o, "detail", cJSON_Duplicate(a->detail, 1))))
-		goto cleanup;
-	*copy = o;
-	o = NULL;
+	rc = bs__tk_step_done(tk, s, "write activity");
 cleanup:
-	cJSON_Delete(o);
 	sqlite3_finalize(s);
 	bs__free(detail);
 	return rc;
@@ -210,9 +184,9 @@ int bs_ticket_add(bs_store *st, const char *ticket, bs_activity_kind kind,
 	struct activity a;
 	struct bs__sla_ticket before;
 	char hlc[BS__HLC_TEXT_LEN + 1];
-	cJSON *fields = NULL, *set, *copy = NULL;
+	cJSON *fields = NULL, *set = NULL;
 	struct bs__tk_op op;
-	int contact, rc;
+	int rc;
 
 	memset(&tk, 0, sizeof(tk));
 	if (kind != BS_ACT_REPLY && kind != BS_ACT_NOTE && kind != BS_ACT_CALL)
@@ -236,33 +210,32 @@ int bs_ticket_add(bs_store *st, const char *ticket, bs_activity_kind kind,
 	a.body = text;
 	a.hlc = hlc;
 	if ((rc = bs__tk_new_id(&tk, a.id)) ||
-	    (rc = bs__tk_stamp(&tk, NULL, hlc)))
+	    (rc = bs__tk_stamp(&tk, NULL, hlc)) ||
+	    (rc = write_activity(&tk, &a)))
 		goto cleanup;
 
 	/* A reply or a call is contact with the customer. */
 	before = t.sla.t;
-	contact = kind != BS_ACT_NOTE;
-	if (contact && t.sla.t.first_response_at == BS__SLA_NONE &&
+	if (kind != BS_ACT_NOTE &&
+	    t.sla.t.first_response_at == BS__SLA_NONE &&
 	    t.sla.t.stopped_at == BS__SLA_NONE &&
 	    (rc = bs__sla_apply(&t.sla.t, t.sla.p, BS__EFF_FIRST_RESPONSE,
 				tk.now_ms, t.sla.t.ext_level)) != BS_OK)
 		goto cleanup;
 
-	if ((fields = cJSON_CreateObject()) == NULL) {
+	fields = cJSON_CreateObject();
+	set = cJSON_CreateObject();
+	if (fields == NULL || set == NULL) {
 		rc = bs__error_code(BS_ENOMEM);
 		goto cleanup;
 	}
-	if ((rc = write_activity(&tk, &a, &copy)) != BS_OK)
-		goto cleanup;
-	rc = bs__json_put(fields, "activity", copy);
-	copy = NULL; /* owned by fields now, or freed */
-	if (rc != BS_OK)
-		goto cleanup;
-	set = cJSON_CreateObject();
-	if ((rc = bs__json_put(fields, "set", set)) ||
+	if ((rc = bs__json_put_str(fields, "kind", a.kind)) ||
+	    (rc = bs__json_put_str(fields, "visibility", a.visibility)) ||
+	    (rc = bs__json_put_str(fields, "body", text)) ||
+	    (rc = bs__json_put_str(fields, "status",
+				   bs__status_name(t.status))) ||
 	    (rc = sla_changes(set, &before, &t.sla.t)) ||
-	    (rc = update_ticket(&tk, t.id, &t.sla.t, NULL)) ||
-	    (rc = bs__tk_clocks(&tk, t.id, set, hlc, tk.device_id)))
+	    (rc = update_ticket(&tk, t.id, &t.sla.t, NULL)))
 		goto cleanup;
 	op.entity = "activity";
 	op.entity_id = a.id;
@@ -270,6 +243,7 @@ int bs_ticket_add(bs_store *st, const char *ticket, bs_activity_kind kind,
 	op.op = "append";
 	op.fields = fields;
 	op.sensitive = NULL;
+	op.set = set;
 	op.hlc = hlc;
 	op.base_version = t.server_version;
 	if ((rc = bs__tk_outbox(&tk, &op, NULL)) ||
@@ -279,8 +253,8 @@ int bs_ticket_add(bs_store *st, const char *ticket, bs_activity_kind kind,
 		memcpy(id_out, a.id, sizeof(a.id));
 cleanup:
 	bs__tk_rollback(&tk);
-	cJSON_Delete(copy);
 	cJSON_Delete(fields);
+	cJSON_Delete(set);
 	return rc;
 }
 
@@ -323,7 +297,7 @@ int bs_ticket_move(bs_store *st, const char *ticket, const char *state,
 	const struct bs__edge *edge;
 	enum bs__status to;
 	char hlc[BS__HLC_TEXT_LEN + 1];
-	cJSON *fields = NULL, *set, *move, *detail = NULL, *copy = NULL;
+	cJSON *fields = NULL, *set = NULL, *detail = NULL;
 	struct bs__tk_op op;
 	unsigned effects;
 	int rc;
@@ -341,6 +315,8 @@ int bs_ticket_move(bs_store *st, const char *ticket, const char *state,
 	if ((rc = load_target(&tk, ticket, &t)) != BS_OK)
 		goto cleanup;
 
+	/* The facts the state machine checks.  A withdrawal's reason is
+	 * the record of the customer's withdrawal: its evidence. */
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.has_reason = reason != NULL;
 	ctx.has_evidence = reason != NULL;
@@ -368,9 +344,6 @@ int bs_ticket_move(bs_store *st, const char *ticket, const char *state,
 		goto cleanup;
 
 	memset(&a, 0, sizeof(a));
-	if ((rc = bs__tk_new_id(&tk, a.id)) ||
-	    (rc = bs__tk_stamp(&tk, NULL, hlc)))
-		goto cleanup;
 	a.ticket_id = t.id;
 	a.kind = "status_change";
 	a.visibility = "internal";
@@ -378,40 +351,42 @@ int bs_ticket_move(bs_store *st, const char *ticket, const char *state,
 	a.hlc = hlc;
 	a.from_status = bs__status_name(t.status);
 	a.to_status = bs__status_name(to);
-	a.detail = NULL;
 	if (effects & BS__EFF_EXT_ASK) {
-		if ((detail = cJSON_CreateObject()) == NULL ||
-		    (rc = bs__json_put_int(detail, "extension_level",
-					   ctx.ext_level)) != BS_OK) {
+		if ((detail = cJSON_CreateObject()) == NULL) {
 			rc = bs__error_code(BS_ENOMEM);
 			goto cleanup;
 		}
+		if ((rc = bs__json_put_int(detail, "extension_level",
+					   ctx.ext_level)))
+			goto cleanup;
 		a.detail = detail;
 	}
+	if ((rc = bs__tk_new_id(&tk, a.id)) ||
+	    (rc = bs__tk_stamp(&tk, NULL, hlc)) ||
+	    (rc = write_activity(&tk, &a)))
+		goto cleanup;
 
-	if ((fields = cJSON_CreateObject()) == NULL) {
+	fields = cJSON_CreateObject();
+	set = cJSON_CreateObject();
+	if (fields == NULL || set == NULL) {
 		rc = bs__error_code(BS_ENOMEM);
 		goto cleanup;
 	}
-	move = cJSON_CreateObject();
-	if ((rc = bs__json_put(fields, "move", move)) ||
-	    (rc = bs__json_put_str(move, "from", a.from_status)) ||
-	    (rc = bs__json_put_str(move, "to", a.to_status)) ||
-	    (rc = bs__json_put_str(move, "reason", reason)) ||
-	    (rc = bs__json_put_str(move, "actor", bs__actor_name(tk.actor))))
+	if ((rc = bs__json_put_str(fields, "from", a.from_status)) ||
+	    (rc = bs__json_put_str(fields, "to", a.to_status)) ||
+	    (reason != NULL &&
+	     (rc = bs__json_put_str(fields, "reason", reason))) ||
+	    (to == BS__STATUS_WITHDRAWN &&
+	     (rc = bs__json_put_bool(fields, "evidence", ctx.has_evidence))) ||
+	    (rc = bs__json_put_bool(fields, "customer_notified",
+				    ctx.customer_notified)) ||
+	    ((effects & BS__EFF_EXT_ASK) &&
+	     (rc = bs__json_put_int(fields, "ext_level", ctx.ext_level))) ||
+	    (rc = bs__json_put_str(fields, "activity_id", a.id)))
 		goto cleanup;
-	if ((rc = write_activity(&tk, &a, &copy)) != BS_OK)
-		goto cleanup;
-	rc = bs__json_put(fields, "activity", copy);
-	copy = NULL; /* owned by fields now, or freed */
-	if (rc != BS_OK)
-		goto cleanup;
-	set = cJSON_CreateObject();
-	if ((rc = bs__json_put(fields, "set", set)) ||
-	    (rc = bs__json_put_str(set, "status", a.to_status)) ||
+	if ((rc = bs__json_put_str(set, "status", a.to_status)) ||
 	    (rc = sla_changes(set, &before, &t.sla.t)) ||
-	    (rc = update_ticket(&tk, t.id, &t.sla.t, a.to_status)) ||
-	    (rc = bs__tk_clocks(&tk, t.id, set, hlc, tk.device_id)))
+	    (rc = update_ticket(&tk, t.id, &t.sla.t, a.to_status)))
 		goto cleanup;
 	op.entity = "ticket";
 	op.entity_id = t.id;
@@ -419,6 +394,7 @@ int bs_ticket_move(bs_store *st, const char *ticket, const char *state,
 	op.op = "move";
 	op.fields = fields;
 	op.sensitive = NULL;
+	op.set = set;
 	op.hlc = hlc;
 	op.base_version = t.server_version;
 	if ((rc = bs__tk_outbox(&tk, &op, NULL)) != BS_OK)
@@ -426,9 +402,9 @@ int bs_ticket_move(bs_store *st, const char *ticket, const char *state,
 	rc = bs__tk_commit(&tk);
 cleanup:
 	bs__tk_rollback(&tk);
-	cJSON_Delete(copy);
 	cJSON_Delete(detail);
 	cJSON_Delete(fields);
+	cJSON_Delete(set);
 	return rc;
 }
 
@@ -565,25 +541,25 @@ static int trimmed(char **out, const char *s)
 }
 
 /*
- * The walk-in customer: a new customer row with masked values only, and
- * its outbox operation carrying the full values in its sensitive part.
+ * The walk-in customer: a new customer row with masked values only.
+ * The full values go to *sensitive, {"customer": {"id", "name",
+ * "phone"}}, which the ticket's operation carries to head office.
  */
 static int new_customer(struct bs__tk *tk, const char *name,
-			const char *phone, const char *ticket_id,
-			char id[BS__UUID_TEXT_LEN + 1])
+			const char *phone, char id[BS__UUID_TEXT_LEN + 1],
+			cJSON **sensitive)
 {
 	char mname[BS__MASK_MAX] = "", mphone[BS__MASK_MAX] = "";
-	char hlc[BS__HLC_TEXT_LEN + 1];
 	sqlite3_stmt *s = NULL;
-	cJSON *fields = NULL, *set, *sens = NULL;
-	struct bs__tk_op op;
+	cJSON *sens = NULL, *c;
 	int rc;
 
+	*sensitive = NULL;
 	if ((name != NULL &&
 	     (rc = bs__mask_name(mname, sizeof(mname), name))) ||
 	    (phone != NULL &&
 	     (rc = bs__mask_phone(mphone, sizeof(mphone), phone))) ||
-	    (rc = bs__tk_new_id(tk, id)) || (rc = bs__tk_stamp(tk, NULL, hlc)))
+	    (rc = bs__tk_new_id(tk, id)))
 		return rc;
 	rc = bs__tk_prepare(tk, &s,
 			    "INSERT INTO customer (id, name_masked, "
@@ -601,58 +577,28 @@ static int new_customer(struct bs__tk *tk, const char *name,
 	if (rc != BS_OK)
 		return rc;
 
-	fields = cJSON_CreateObject();
-	sens = cJSON_CreateObject();
-	if (fields == NULL || sens == NULL) {
-		rc = bs__error_code(BS_ENOMEM);
-		goto cleanup;
-	}
-	set = cJSON_CreateObject();
-	if ((rc = bs__json_put(fields, "set", set)) ||
-	    (rc = bs__json_put_str(set, "name_masked", mname)) ||
-	    (rc = bs__json_put_str(set, "phone_masked",
-				   mphone[0] ? mphone : NULL)) ||
-	    (rc = bs__json_put_str(set, "branch", tk->branch)) ||
-	    (rc = bs__json_put_int(set, "created_ms", tk->now_ms)) ||
-	    (rc = bs__json_put_str(sens, "name", name)) ||
-	    (rc = bs__json_put_str(sens, "phone", phone)))
-		goto cleanup;
-	op.entity = "customer";
-	op.entity_id = id;
-	op.ticket_id = ticket_id;
-	op.op = "create";
-	op.fields = fields;
-	op.sensitive = sens;
-	op.hlc = hlc;
-	op.base_version = -1;
-	rc = bs__tk_outbox(tk, &op, NULL);
-cleanup:
-	cJSON_Delete(fields);
-	cJSON_Delete(sens);
-	return rc;
-}
-
-/* The ticket's fields as the create operation's "set". */
-static int ticket_set(cJSON **out, const char *const *kv, size_t nkv,
-		      const char *const *ik, const int64_t *iv, size_t ni)
-{
-	cJSON *set = cJSON_CreateObject();
-	size_t i;
-	int rc = BS_OK;
-
-	*out = NULL;
-	if (set == NULL)
+	if ((sens = cJSON_CreateObject()) == NULL)
 		return bs__error_code(BS_ENOMEM);
-	for (i = 0; !rc && i < nkv; i++)
-		rc = bs__json_put_str(set, kv[2 * i], kv[2 * i + 1]);
-	for (i = 0; !rc && i < ni; i++)
-		rc = bs__json_put_int(set, ik[i], iv[i]);
-	if (rc != BS_OK) {
-		cJSON_Delete(set);
+	c = cJSON_CreateObject();
+	if ((rc = bs__json_put(sens, "customer", c)) ||
+	    (rc = bs__json_put_str(c, "id", id)) ||
+	    (name != NULL && (rc = bs__json_put_str(c, "name", name))) ||
+	    (phone != NULL && (rc = bs__json_put_str(c, "phone", phone)))) {
+		cJSON_Delete(sens);
 		return rc;
 	}
-	*out = set;
+	*sensitive = sens;
 	return BS_OK;
+}
+
+/* Put k: v into both objects (v NULL: left out of a, null in b). */
+static int put2(cJSON *a, cJSON *b, const char *k, const char *v)
+{
+	int rc = BS_OK;
+
+	if (v != NULL)
+		rc = bs__json_put_str(a, k, v);
+	return rc ? rc : bs__json_put_str(b, k, v);
 }
 
 int bs_ticket_new(bs_store *st, const bs_new_ticket *t, char id_out[37])
@@ -666,7 +612,7 @@ int bs_ticket_new(bs_store *st, const bs_new_ticket *t, char id_out[37])
 	char hlc[BS__HLC_TEXT_LEN + 1];
 	char *name = NULL, *phone = NULL;
 	const char *priority, *customer = NULL;
-	cJSON *fields = NULL, *set = NULL;
+	cJSON *fields = NULL, *set = NULL, *sens = NULL;
 	sqlite3_stmt *s = NULL;
 	struct bs__tk_op op;
 	int rc;
@@ -691,7 +637,7 @@ int bs_ticket_new(bs_store *st, const bs_new_ticket *t, char id_out[37])
 			goto cleanup;
 		customer = t->customer_id;
 	} else if (name != NULL || phone != NULL) {
-		if ((rc = new_customer(&tk, name, phone, id, cid)) != BS_OK)
+		if ((rc = new_customer(&tk, name, phone, cid, &sens)))
 			goto cleanup;
 		customer = cid;
 	}
@@ -702,26 +648,6 @@ int bs_ticket_new(bs_store *st, const bs_new_ticket *t, char id_out[37])
 	if ((rc = bs__sla_eval(&due, sla.p, &sla.t, tk.now_ms, tk.trust)))
 		goto cleanup;
 
-	{
-		const char *kv[] = {
-			"channel",     t->channel,    "category_code",
-			t->category,   "risk_class",  cat.risk,
-			"priority",    priority,      "status",
-			"received",    "subject",     t->subject,
-			"description", t->description, "branch",
-			tk.branch,     "assignee",    tk.actor_staff,
-			"customer_id", customer,      "sla_profile",
-			sla.p->name,
-		};
-		const char *ik[] = { "t0_ms", "first_response_due_ms",
-				     "resolution_due_ms" };
-		int64_t iv[] = { tk.now_ms, due.first_response.due_ms,
-				 due.resolution.due_ms };
-
-		if ((rc = ticket_set(&set, kv, BS__ARRAY_LEN(kv) / 2, ik, iv,
-				     BS__ARRAY_LEN(ik))))
-			goto cleanup;
-	}
 	rc = bs__tk_prepare(&tk, &s,
 			    "INSERT INTO ticket (id, channel, category_code, "
 			    "risk_class, priority, status, subject, "
@@ -748,24 +674,47 @@ int bs_ticket_new(bs_store *st, const bs_new_ticket *t, char id_out[37])
 	sqlite3_bind_int64(s, 13, due.first_response.due_ms);
 	sqlite3_bind_int64(s, 14, due.resolution.due_ms);
 	if ((rc = bs__tk_step_done(&tk, s, "write ticket")) ||
-	    (rc = bs__tk_stamp(&tk, NULL, hlc)) ||
-	    (rc = bs__tk_clocks(&tk, id, set, hlc, tk.device_id)))
+	    (rc = bs__tk_stamp(&tk, NULL, hlc)))
 		goto cleanup;
-	if ((fields = cJSON_CreateObject()) == NULL) {
+
+	/* What the wire carries (schema/protocol.md, ticket/create), and
+	 * every column this device set, for the clocks.  A walk-in's
+	 * customer id is the device's own: it travels with the customer
+	 * in the sensitive part, not as a known customer. */
+	fields = cJSON_CreateObject();
+	set = cJSON_CreateObject();
+	if (fields == NULL || set == NULL) {
 		rc = bs__error_code(BS_ENOMEM);
 		goto cleanup;
 	}
-	if ((rc = bs__json_put(fields, "set", set)) != BS_OK) {
-		set = NULL;
+	if ((rc = put2(fields, set, "channel", t->channel)) ||
+	    (rc = put2(fields, set, "subject", t->subject)) ||
+	    (rc = bs__json_put_int(fields, "t0_ms", tk.now_ms)) ||
+	    (rc = bs__json_put_int(set, "t0_ms", tk.now_ms)) ||
+	    (rc = put2(fields, set, "description", t->description)) ||
+	    (rc = bs__json_put_str(fields, "category", t->category)) ||
+	    (rc = bs__json_put_str(set, "category_code", t->category)) ||
+	    (rc = put2(fields, set, "risk_class", cat.risk)) ||
+	    (rc = put2(fields, set, "priority", priority)) ||
+	    (sens == NULL && customer != NULL &&
+	     (rc = bs__json_put_str(fields, "customer_id", customer))) ||
+	    (rc = bs__json_put_str(set, "customer_id", customer)) ||
+	    (rc = bs__json_put_str(set, "status", "received")) ||
+	    (rc = bs__json_put_str(set, "branch", tk.branch)) ||
+	    (rc = bs__json_put_str(set, "assignee", tk.actor_staff)) ||
+	    (rc = bs__json_put_str(set, "sla_profile", sla.p->name)) ||
+	    (rc = bs__json_put_int(set, "first_response_due_ms",
+				   due.first_response.due_ms)) ||
+	    (rc = bs__json_put_int(set, "resolution_due_ms",
+				   due.resolution.due_ms)))
 		goto cleanup;
-	}
-	set = NULL;
 	op.entity = "ticket";
 	op.entity_id = id;
 	op.ticket_id = id;
 	op.op = "create";
 	op.fields = fields;
-	op.sensitive = NULL;
+	op.sensitive = sens;
+	op.set = set;
 	op.hlc = hlc;
 	op.base_version = -1;
 	if ((rc = bs__tk_outbox(&tk, &op, NULL)) ||
@@ -778,6 +727,7 @@ cleanup:
 	bs__tk_rollback(&tk);
 	cJSON_Delete(set);
 	cJSON_Delete(fields);
+	cJSON_Delete(sens);
 	bs__free(name);
 	bs__free(phone);
 	return rc;

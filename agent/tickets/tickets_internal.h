@@ -135,19 +135,22 @@ int bs__tk_state_int(struct bs__tk *tk, const char *key, int64_t *out,
 
 /* One outbox operation to write (see schema/outbox.md). */
 struct bs__tk_op {
-	const char *entity;     /* "ticket", "activity", "customer" */
+	const char *entity;     /* "ticket" or "activity" */
 	const char *entity_id;
-	const char *ticket_id;  /* the ticket it concerns, or NULL */
+	const char *ticket_id;  /* the ticket it concerns */
 	const char *op;         /* "create", "append", "move" */
-	cJSON *fields;          /* borrowed */
-	cJSON *sensitive;       /* borrowed, or NULL */
+	const cJSON *fields;    /* what the wire carries; borrowed */
+	const cJSON *sensitive; /* pushed, then erased; borrowed, or NULL */
+	const cJSON *set;       /* ticket columns the change set, or NULL */
 	const char *hlc;
 	int64_t base_version;   /* < 0: NULL (a creation) */
 };
 
 /*
- * Write op to the outbox, and an audit row (action entity.op) naming it.
- * Its op id ("device:seq") goes to op_id if not NULL.
+ * Write op to the outbox, a clock (this stamp, this device) for every
+ * ticket column in op->set, and an audit row (action entity.op) naming
+ * the operation and those columns.  Its op id ("device:seq") goes to
+ * op_id if not NULL.
  */
 int bs__tk_outbox(struct bs__tk *tk, const struct bs__tk_op *op,
 		  char op_id[BS__UUID_TEXT_LEN + 24]);

@@ -72,7 +72,7 @@ int bs__tk_clocks(struct bs__tk *tk, const char *ticket_id, const cJSON *set,
 static int op_detail(cJSON **out, const struct bs__tk_op *op,
 		     const char *op_id)
 {
-	const cJSON *set = cJSON_GetObjectItemCaseSensitive(op->fields, "set");
+	const cJSON *set = op->set;
 	cJSON *d = cJSON_CreateObject(), *names = NULL;
 	const cJSON *f;
 	int rc;
@@ -144,6 +144,10 @@ int bs__tk_outbox(struct bs__tk *tk, const struct bs__tk_op *op,
 	snprintf(id, sizeof(id), "%s",
 		 (const char *)sqlite3_column_text(s, 0));
 	if ((rc = bs__tk_step_done(tk, s, "write outbox")) != BS_OK)
+		goto cleanup;
+	if (op->set != NULL && op->ticket_id != NULL &&
+	    (rc = bs__tk_clocks(tk, op->ticket_id, op->set, op->hlc,
+				tk->device_id)) != BS_OK)
 		goto cleanup;
 	if ((rc = op_detail(&detail, op, id)) != BS_OK)
 		goto cleanup;
