@@ -1,16 +1,21 @@
 /*
  * branchsync/tickets.h - working complaints in an open store, offline.
  *
- * Every change (reply, note, status move, new walk-in complaint, import)
- * is written in one transaction together with its outbox operation for
- * head office and a local audit record, so that either all of it is
- * stored or none of it.  The actor is the staff member who opened the
- * store (bs_store_opened_by()); the device is the store's device id.
+ * Every change (reply, note, status move, new walk-in complaint) is
+ * written in one transaction together with its outbox operation for
+ * head office (schema/outbox.md), the clocks of the fields it set and a
+ * local audit record, so that either all of it is stored or none of it.
+ * An import is one transaction too, audited, with no outbox operation:
+ * what it brings is head office's own.  The actor is the staff member
+ * who opened the store (bs_store_opened_by()); the device is the
+ * store's device id.
  *
  * Read functions return JSON text in *json_out, allocated by the library
  * and released with bs_free(); its shapes are documented in
- * schema/cli-json.md.  A ticket may be named by its id (UUID) or its
- * reference number.  Text arguments must be valid UTF-8 (BS_EINVAL).
+ * schema/cli-json.md.  On failure *json_out is NULL.  A ticket may be
+ * named by its id (UUID), its reference number, or a prefix of its id
+ * of at least 8 characters that no other ticket shares (BS_EINVAL if
+ * it is ambiguous).  Text arguments must be valid UTF-8 (BS_EINVAL).
  */
 #ifndef BRANCHSYNC_TICKETS_H
 #define BRANCHSYNC_TICKETS_H
@@ -30,7 +35,9 @@ void bs_free(void *p);
 /*
  * Set up a new store's ticket side: the device id, the staff member and
  * their role ("staff" or "manager"), their branch, and the default
- * catalogue shipped with the build.  Called once, by `branchsync init`.
+ * catalogue shipped with the build.  Called once, by `branchsync init`:
+ * BS_EEXISTS if the store is already set up.  staff must be the one who
+ * opened the store (or the store opened with the device key).
  */
 int bs_tickets_init(bs_store *st, const char *staff, const char *branch,
 		    const char *role);
@@ -79,10 +86,16 @@ int bs_ticket_add(bs_store *st, const char *ticket, bs_activity_kind kind,
 
 /*
  * Move ticket to state (its name, e.g. "in_progress"), as a branch
- * user, offline; reason is required where the state machine says so
- * (withdrawn, pending_external, transfer_requested, extension_requested)
- * and optional elsewhere.  BS_EREFUSED with the reason ("only head office
- * can close a ticket") for a move the branch may not make.
+ * user (staff or manager, by the store's role), offline; reason is
+ * required where the state machine says so (withdrawn, pending_external,
+ * resolution_proposed, transfer_requested, extension_requested) and
+ * optional elsewhere; for a withdrawal it records the customer's
+ * withdrawal (the evidence).  Where the customer must be told (a pause,
+ * a proposed resolution, an extension request), a reply or logged call
+ * since the ticket's last status change counts as telling them.
+ * BS_EREFUSED with the state machine's reason ("only head office can
+ * close a ticket") for a move the branch may not make; BS_EINVAL for an
+ * unknown state.
  */
 int bs_ticket_move(bs_store *st, const char *ticket, const char *state,
 		   const char *reason);
@@ -109,8 +122,9 @@ int bs_ticket_new(bs_store *st, const bs_new_ticket *t, char id_out[37]);
 
 /*
  * Full-text search over subject, description, transcript and timeline,
- * in any script: Chinese substrings of any length, English words.  JSON
- * array of hits with the ticket summary and a snippet.
+ * in any script: Chinese substrings of any length, English words; every
+ * word of the query must occur.  JSON array of hits with the ticket
+ * summary and a snippet, newest first, at most limit (0: no limit).
  */
 int bs_ticket_search(bs_store *st, const char *query, unsigned limit,
 		     char **json_out);
@@ -123,8 +137,9 @@ int bs_catalogue_templates(bs_store *st, const char *category,
 
 /*
  * A template filled in for ticket: placeholders {customer}, {ref},
- * {subject}, {staff}, {branch}, {date} are replaced.  BS_ENOTFOUND for
- * an unknown template.
+ * {subject}, {staff}, {branch}, {date} are replaced.  Plain text in
+ * *text_out, released with bs_free().  BS_ENOTFOUND for an unknown
+ * template or ticket.
  */
 int bs_template_render(bs_store *st, const char *template_id,
 		       const char *ticket, char **text_out);
@@ -140,8 +155,10 @@ typedef struct bs_import_report {
 /*
  * Import a head-office export (JSON Lines, schema/import.md) from the
  * file at path ("-" is standard input).  All or nothing: on the first
- * bad line nothing is imported, report->bad_line names it and the error
- * message says what is wrong with it.
+ * bad line nothing is imported (BS_EINVAL), report->bad_line names it,
+ * the counts are zero, and the error message says what is wrong with it
+ * ("line 17: field 'channel': 'fax' is not a channel").  BS_ENOTFOUND if
+ * there is no such file.  report may be NULL.
  */
 int bs_import(bs_store *st, const char *path, bs_import_report *report);
 
