@@ -210,8 +210,12 @@ int gen_export(FILE *out, const struct gen_opts *o)
 		const struct category *c;
 		char cid[40], tid[37], aid[37], ref[32], phone[16], idn[24];
 		char name[16], desc[1024], transcript[2048];
-		int64_t t0 = o->now_ms - (int64_t)(pick(&r, 20 * 24 * 60) + 5) *
-						 60000;
+		/* Most complaints came in over the last hours, a backlog
+		 * over the last three weeks. */
+		int64_t t0 = o->now_ms -
+			     (int64_t)(pick(&r, 3) ? pick(&r, 150) + 5
+						   : pick(&r, 20 * 24 * 60) + 5) *
+				     60000;
 		unsigned k, narch;
 		cJSON *t;
 

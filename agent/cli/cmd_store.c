@@ -1,0 +1,262 @@
+/*
+ * cmd_store.c - the commands about the store itself: init, passwd,
+ * rekey, doctor, wipe, status.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "agent/core/common.h"
+#include "cli.h"
+
+int cmd_init(struct cli *c, int argc, char **argv)
+{
+	const char *staff = NULL, *branch = NULL, *role = "staff";
+	int device = 0;
+	const struct opt opts[] = {
+		{ "--staff", &staff, NULL },
+		{ "--branch", &branch, NULL },
+		{ "--role", &role, NULL },
+		{ "--device-key", NULL, &device },
+		{ NULL, NULL, NULL },
+	};
+	bs_store_opts so = { 0, 0, 0 };
+	char pin[1025];
+	bs_key key;
+	bs_store *st = NULL;
+	int rc;
+
+	rc = cli_parse(c, cli_find("init"), argc, argv, opts, NULL, 0, 0, NULL);
+	if (rc != BS_OK)
+		return rc;
+	if (staff == NULL || branch == NULL)
+		return bs__error(BS_EINVAL, "init: --staff ID and --branch CODE "
+					    "are required");
+	if (strcmp(role, "staff") != 0 && strcmp(role, "manager") != 0)
+		return bs__error(BS_EINVAL, "init: --role is staff or manager, "
+					    "not '%s'",
+				 role);
+	rc = cli_read_pin(c, "New PIN: ", 1, pin, sizeof(pin));
+	if (rc != BS_OK)
+		return rc;
+	if (strlen(pin) < 4) {
+		explicit_bzero(pin, sizeof(pin));
+		return bs__error(BS_EINVAL, "the PIN must have at least 4 "
+					    "characters");
+	}
+	key.kind = BS_KEY_PIN;
+	key.staff = staff;
+	key.secret = pin;
+	key.secret_len = strlen(pin);
+	so.device_slot = device;
+	rc = bs_store_create(&st, c->store_dir, &key, &so);
+	explicit_bzero(pin, sizeof(pin));
+	if (rc != BS_OK)
+		return rc;
+	rc = bs_tickets_init(st, staff, branch, role);
+	if (rc != BS_OK) {
+		/* Half a store is worse than none: a second init must work.
+		 * The wipe must not replace the message that says why. */
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", bs_last_error());
+		bs_store_close(st);
+		(void)bs_store_wipe(c->store_dir);
+		return bs__error(rc, "%s", why);
+	}
+	if (c->json) {
+		cJSON *o = cJSON_CreateObject();
+		char *text;
+
+		cJSON_AddStringToObject(o, "store", c->store_dir);
+		cJSON_AddStringToObject(o, "staff", staff);
+		text = cJSON_PrintUnformatted(o);
+		if (text != NULL)
+			cli_put_json(text);
+		cJSON_free(text);
+		cJSON_Delete(o);
+	} else {
+		const char *cipher = NULL;
+		bs_store_cipher(st, &cipher);
+		printf("Created the store in %s for %s (%s).\n", c->store_dir,
+		       staff, cipher);
+	}
+	bs_store_close(st);
+	return rc;
+}
+
+int cmd_passwd(struct cli *c, int argc, char **argv)
+{
+	char pin[1025];
+	bs_store *st = NULL;
+	int rc;
+
+	rc = cli_parse(c, cli_find("passwd"), argc, argv, NULL, NULL, 0, 0,
+		       NULL);
+	if (rc == BS_OK)
+		rc = cli_open(c, &st);
+	if (rc == BS_OK)
+		rc = cli_read_pin(c, "New PIN: ", 1, pin, sizeof(pin));
+	if (rc == BS_OK && strlen(pin) < 4)
+		rc = bs__error(BS_EINVAL, "the PIN must have at least 4 "
+					  "characters");
+	if (rc == BS_OK)
+		rc = bs_store_change_pin(st, pin, strlen(pin), 0);
+	explicit_bzero(pin, sizeof(pin));
+	if (rc == BS_OK && !c->json)
+		printf("PIN changed for %s.\n", bs_store_opened_by(st));
+	bs_store_close(st);
+	return rc;
+}
+
+int cmd_rekey(struct cli *c, int argc, char **argv)
+{
+	char pin[1025];
+	bs_store *st = NULL;
+	bs_key key;
+	unsigned dropped = 0;
+	int rc;
+
+	rc = cli_parse(c, cli_find("rekey"), argc, argv, NULL, NULL, 0, 0,
+		       NULL);
+	if (rc != BS_OK)
+		return rc;
+	rc = cli_read_pin(c, "PIN: ", 0, pin, sizeof(pin));
+	if (rc != BS_OK)
+		return rc;
+	key.kind = BS_KEY_PIN;
+	key.staff = c->staff;
+	key.secret = pin;
+	key.secret_len = strlen(pin);
+	rc = bs_store_open(&st, c->store_dir, &key);
+	if (rc == BS_OK)
+		rc = bs_store_rekey(st, &key, &dropped);
+	explicit_bzero(pin, sizeof(pin));
+	if (rc == BS_OK && c->json)
+		printf("{\"epoch\":%u,\"dropped_slots\":%u}\n",
+		       (unsigned)bs_store_epoch(st), dropped);
+	else if (rc == BS_OK)
+		printf("Re-encrypted under a new data key (epoch %u).%s\n",
+		       (unsigned)bs_store_epoch(st),
+		       dropped ? " Other staff PIN slots were removed: "
+				 "add them again with their PINs."
+			       : "");
+	bs_store_close(st);
+	return rc;
+}
+
+int cmd_doctor(struct cli *c, int argc, char **argv)
+{
+	bs_store *st = NULL;
+	const char *cipher = NULL;
+	int rc;
+
+	rc = cli_parse(c, cli_find("doctor"), argc, argv, NULL, NULL, 0, 0,
+		       NULL);
+	if (rc == BS_OK)
+		rc = cli_open(c, &st);
+	if (rc == BS_OK)
+		rc = bs_store_check(st);
+	if (rc == BS_OK) {
+		bs_store_cipher(st, &cipher);
+		if (c->json)
+			printf("{\"ok\":true,\"cipher\":\"%s\",\"epoch\":%u,"
+			       "\"schema\":%d}\n",
+			       cipher, (unsigned)bs_store_epoch(st),
+			       bs_store_schema_version(st));
+		else
+			printf("Store is healthy: every page authenticates and "
+			       "the database is consistent.\n"
+			       "cipher %s, key epoch %u, schema version %d\n",
+			       cipher, (unsigned)bs_store_epoch(st),
+			       bs_store_schema_version(st));
+	}
+	bs_store_close(st);
+	return rc;
+}
+
+int cmd_wipe(struct cli *c, int argc, char **argv)
+{
+	int yes = 0;
+	const struct opt opts[] = {
+		{ "--yes", NULL, &yes },
+		{ NULL, NULL, NULL },
+	};
+	bs_store *st = NULL;
+	int rc;
+
+	rc = cli_parse(c, cli_find("wipe"), argc, argv, opts, NULL, 0, 0, NULL);
+	if (rc != BS_OK)
+		return rc;
+	if (!yes)
+		return bs__error(BS_EINVAL, "wipe destroys every ticket on "
+					    "this device: confirm with --yes");
+	rc = cli_open(c, &st);
+	bs_store_close(st);
+	if (rc == BS_OK)
+		rc = bs_store_wipe(c->store_dir);
+	if (rc == BS_OK && !c->json)
+		printf("The store in %s is destroyed.\n", c->store_dir);
+	return rc;
+}
+
+/* One line of `status`: a scalar as it is, an object as its members. */
+static void put_status_item(const cJSON *it)
+{
+	const cJSON *m;
+	const char *sep = "";
+
+	printf("%-16s ", it->string);
+	if (cJSON_IsString(it)) {
+		printf("%s", it->valuestring);
+	} else if (cJSON_IsNumber(it)) {
+		printf("%.0f", it->valuedouble);
+	} else if (cJSON_IsBool(it)) {
+		printf("%s", cJSON_IsTrue(it) ? "yes" : "no");
+	} else if (cJSON_IsNull(it)) {
+		printf("-");
+	} else if (cJSON_IsObject(it)) {
+		cJSON_ArrayForEach(m, it)
+		{
+			printf("%s%s ", sep, m->string);
+			if (cJSON_IsString(m))
+				printf("%s", m->valuestring);
+			else if (cJSON_IsNumber(m))
+				printf("%.0f", m->valuedouble);
+			else if (cJSON_IsBool(m))
+				printf("%s", cJSON_IsTrue(m) ? "yes" : "no");
+			else
+				printf("-");
+			sep = ", ";
+		}
+	}
+	putchar('\n');
+}
+
+int cmd_status(struct cli *c, int argc, char **argv)
+{
+	bs_store *st = NULL;
+	char *json = NULL;
+	int rc;
+
+	rc = cli_parse(c, cli_find("status"), argc, argv, NULL, NULL, 0, 0,
+		       NULL);
+	if (rc == BS_OK)
+		rc = cli_open(c, &st);
+	if (rc == BS_OK)
+		rc = bs_tickets_status(st, &json);
+	if (rc == BS_OK && c->json) {
+		cli_put_json(json);
+	} else if (rc == BS_OK) {
+		cJSON *root = cJSON_Parse(json);
+		const cJSON *it;
+
+		printf("%-16s %s\n", "store", c->store_dir);
+		cJSON_ArrayForEach(it, root) put_status_item(it);
+		cJSON_Delete(root);
+	}
+	bs_free(json);
+	bs_store_close(st);
+	return rc;
+}
