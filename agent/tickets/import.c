@@ -591,9 +591,12 @@ static int gi(const cJSON *o, const char *k, int64_t *x)
 /* Bind an optional integer field to parameter i. */
 static void bind_gi(sqlite3_stmt *s, int i, const cJSON *o, const char *k)
 {
-	int64_t x;
+	int64_t x = 0;
+	/* gi() first: the order in which arguments are evaluated is not
+	 * defined, and x must be read after gi() has set it. */
+	int present = gi(o, k, &x);
 
-	bs__tk_bind_opt_int(s, i, x, gi(o, k, &x));
+	bs__tk_bind_opt_int(s, i, x, present);
 }
 
 static int gb(const cJSON *o, const char *k, int dflt)
