@@ -12,6 +12,8 @@
 #   make WERROR=         drop -Werror (packagers); CI keeps it
 
 TARGET ?= native
+# The version, from the one place it is written.
+BS_VERSION_STR := $(shell sed -n 's/^\#define BS_VERSION "\(.*\)"/\1/p' include/branchsync.h)
 include platform/toolchains/$(TARGET).mk
 
 ifeq ($(origin CC),default)
@@ -74,14 +76,22 @@ HEADERS := $(wildcard include/*.h include/*/*.h agent/*/*.h platform/*.h \
 # branchsync-hub: hub/*.c, its SQLite schema compiled in, and the core
 # parts of the agent library (wire codec, state machine, SLA, clocks).
 HUB_SRC := $(wildcard hub/*.c)
-HUB_OBJ := $(HUB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/gen/hub_sqlite.o
+HUB_OBJ := $(HUB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/gen/hub_sqlite.o \
+	$(BUILD)/gen/hub_postgres.o
 HUB := $(BUILD)/branchsync-hub
-HUB_LIBS := -lmicrohttpd -lmbedx509 -lmbedcrypto
+HUB_LIBS := -lmicrohttpd -lmbedx509 -lmbedcrypto -lpq
+# Debian keeps libpq-fe.h in a folder of its own.
+PQ_CFLAGS := -I$(SYSROOT)/usr/include/postgresql
 PROGRAMS += $(if $(HUB_SRC),$(HUB))
 # The hub's protocol tests start a real hub: an integration test.
 HUB_TEST_SRC := $(wildcard tests/hub/test_*.c)
 HUB_TEST_BIN := $(patsubst tests/hub/%.c,$(BUILD)/tests/integration/%,$(HUB_TEST_SRC))
 TEST_BIN += $(HUB_TEST_BIN)
+# The PostgreSQL tests: the protocol suite again (test_hub_pg includes
+# test_hub.c), and the store itself, linked without the rest of the hub.
+HUB_STORE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard hub/store*.c)) \
+	$(BUILD)/gen/hub_sqlite.o $(BUILD)/gen/hub_postgres.o
+HUB_TEST_LINK_hub_pg_store := $(HUB_STORE_OBJ) -lpq
 
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
@@ -145,7 +155,13 @@ $(BUILD)/gen/hub_sqlite.c: $(wildcard schema/hub/sqlite/*.sql) platform/tools/em
 	@mkdir -p $(dir $@)
 	$(Q)sh platform/tools/embed.sh bs__hub_sqlite_migrations $(sort $(wildcard schema/hub/sqlite/*.sql)) > $@.tmp && mv $@.tmp $@
 
+$(BUILD)/gen/hub_postgres.c: $(wildcard schema/hub/postgres/*.sql) platform/tools/embed.sh
+	$(call say,GEN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)sh platform/tools/embed.sh bs__hub_postgres_migrations $(sort $(wildcard schema/hub/postgres/*.sql)) > $@.tmp && mv $@.tmp $@
+
 $(HUB_OBJ): $(wildcard hub/*.h)
+$(BUILD)/obj/hub/store_postgres.o: BS_CFLAGS += $(PQ_CFLAGS)
 
 $(HUB): $(HUB_OBJ) $(LIB)
 	$(call say,LINK,$@)
@@ -155,7 +171,10 @@ $(BUILD)/tests/integration/test_%: tests/hub/test_%.c $(TEST_HELPER_OBJ) $(LIB) 
 	$(call say,LINK,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BS_CFLAGS) -Itests/support $(CFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIB) \
-		$(BS_LDFLAGS) $(LDFLAGS) $(TEST_LIBS) -lcurl -lmbedx509 $(LIBS)
+		$(HUB_TEST_LINK_$*) $(BS_LDFLAGS) $(LDFLAGS) $(TEST_LIBS) -lcurl -lmbedx509 $(LIBS)
+
+$(BUILD)/tests/integration/test_hub_pg: tests/hub/test_hub.c
+$(BUILD)/tests/integration/test_hub_pg_store: $(HUB_STORE_OBJ)
 
 # Each public header compiles alone under -std=c11 -pedantic.
 headers:

@@ -64,7 +64,9 @@ cross-run:
 	[ $$rc -eq 0 ] || exit $$rc; \
 	$(MAKE) --no-print-directory TARGET=$(TARGET) all || exit 1; \
 	echo "== $(TARGET) under $(notdir $(firstword $(QEMU)))"; \
-	BS_TEST_WRAPPER="$(QEMU) -L $(SYSROOT)" $(CROSS_TEST_RUN) $(BUILD)
+	BS_TEST_WRAPPER="$(QEMU) -L $(SYSROOT)" $(CROSS_TEST_RUN) $(BUILD) || exit 1; \
+	$(MAKE) --no-print-directory TARGET=native programs || exit 1; \
+	sh tests/xarch.sh build/native/branchsync $(QEMU) -L $(SYSROOT) $(BUILD)/branchsync
 
 check-arm:
 	$(Q)$(CROSS_DEPS)
@@ -106,3 +108,28 @@ sizes: $(PROGRAMS)
 			"$$($(READELF) -l $$b | grep -q INTERP && echo ', dynamic' || echo ', static')"; \
 		rm -f $$b.stripped; \
 	done
+
+# --- release bundles --------------------------------------------------------
+# make dist TARGET=... [STATIC=1] RELEASE_KEY=FILE: the agent for TARGET,
+# signed with IT's release key into build/dist/.  The signing runs on the
+# build machine (the native command); the key never goes near a device.
+# `branchsync release-key --out DIR` makes a key pair.
+RELEASE_KEY ?= $(HOME)/.config/branchsync/release.key
+DIST_DIR := build/dist
+DIST_TARGET := $(if $(filter native,$(TARGET)),amd64,$(TARGET))
+DIST := $(DIST_DIR)/branchsync-$(BS_VERSION_STR)-$(DIST_TARGET).bundle
+
+.PHONY: dist
+dist: lib programs
+	$(Q)$(MAKE) --no-print-directory TARGET=native programs
+	$(Q)test -f "$(RELEASE_KEY)" || { echo "make dist: no release key at" \
+		"$(RELEASE_KEY); make one with 'branchsync release-key --out DIR'" \
+		"and pass RELEASE_KEY=DIR/release.key" >&2; exit 1; }
+	@mkdir -p $(DIST_DIR)
+	$(Q)cp $(BUILD)/branchsync $(DIST_DIR)/branchsync-$(DIST_TARGET)
+	$(Q)$(CROSS_COMPILE)strip $(DIST_DIR)/branchsync-$(DIST_TARGET)
+	$(Q)build/native/branchsync release-sign \
+		$(DIST_DIR)/branchsync-$(DIST_TARGET) --key "$(RELEASE_KEY)" \
+		--target $(DIST_TARGET) --version $(BS_VERSION_STR) --out $(DIST)
+	@printf '  %-6s %s (binary %s bytes stripped)\n' DIST $(DIST) \
+		$$(wc -c < $(DIST_DIR)/branchsync-$(DIST_TARGET))

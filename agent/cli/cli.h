@@ -36,6 +36,9 @@ struct command {
 /* The commands (cmd_*.c). */
 int cmd_init(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_release_key(struct cli *c, int argc, char **argv);
+int cmd_release_sign(struct cli *c, int argc, char **argv);
+int cmd_verify_update(struct cli *c, int argc, char **argv);
 int cmd_passwd(struct cli *c, int argc, char **argv);
 int cmd_rekey(struct cli *c, int argc, char **argv);
 int cmd_doctor(struct cli *c, int argc, char **argv);

@@ -13,12 +13,14 @@
 int cmd_init(struct cli *c, int argc, char **argv)
 {
 	const char *staff = NULL, *branch = NULL, *role = "staff";
+	const char *cipher_name = NULL;
 	int device = 0;
 	const struct opt opts[] = {
 		{ "--staff", &staff, NULL },
 		{ "--branch", &branch, NULL },
 		{ "--role", &role, NULL },
 		{ "--device-key", NULL, &device },
+		{ "--cipher", &cipher_name, NULL },
 		{ NULL, NULL, NULL },
 	};
 	bs_store_opts so = { 0, 0, 0 };
@@ -37,6 +39,18 @@ int cmd_init(struct cli *c, int argc, char **argv)
 		return bs__error(BS_EINVAL, "init: --role is staff or manager, "
 					    "not '%s'",
 				 role);
+	if (cipher_name != NULL) {
+		if (strcmp(cipher_name, "aes-256-gcm") == 0)
+			so.cipher = BS_CIPHER_AES256GCM;
+		else if (strcmp(cipher_name, "chacha20-poly1305") == 0)
+			so.cipher = BS_CIPHER_CHACHA20POLY1305;
+		else
+			return bs__error(BS_EINVAL, "init: --cipher is "
+						    "aes-256-gcm or "
+						    "chacha20-poly1305, not "
+						    "'%s'",
+					 cipher_name);
+	}
 	rc = cli_read_pin(c, "New PIN: ", 1, pin, sizeof(pin));
 	if (rc != BS_OK)
 		return rc;

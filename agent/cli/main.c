@@ -13,11 +13,14 @@
 
 const struct command bs__commands[] = {
 	{ "init", cmd_init,
-	  "--staff ID --branch CODE [--role staff|manager] [--device-key]",
+	  "--staff ID --branch CODE [--role staff|manager] [--device-key] "
+	  "[--cipher NAME]",
 	  "create the encrypted store for a staff member",
 	  "Asks for a new PIN twice (or reads it once from --pin-fd) and\n"
 	  "creates the store with the default catalogue.  --device-key also\n"
-	  "keeps a device key in this computer's key store." },
+	  "keeps a device key in this computer's key store.  --cipher\n"
+	  "aes-256-gcm or chacha20-poly1305 overrides the choice made for\n"
+	  "this device (the faster one with hardware AES, else ChaCha20)." },
 	{ "import", cmd_import, "FILE|-", "import a head-office export",
 	  "FILE is JSON Lines (schema/import.md).  All or nothing: a bad\n"
 	  "line is reported with its number and nothing is imported." },
@@ -63,6 +66,21 @@ const struct command bs__commands[] = {
 	  "Asks for the PIN, then destroys the key slots (after which the\n"
 	  "data cannot be read by anyone) and the files." },
 	{ "status", cmd_status, "", "queue, outbox and store facts", NULL },
+	{ "release-key", cmd_release_key, "--out DIR",
+	  "IT: make the key pair that signs agent builds",
+	  "Writes DIR/release.key (private, 0600; keep it off the devices)\n"
+	  "and DIR/release.pub (install it on every device)." },
+	{ "release-sign", cmd_release_sign,
+	  "BINARY --key KEY --target TARGET --out BUNDLE [--version V]",
+	  "IT: make a signed release bundle of a build", NULL },
+	{ "verify-update", cmd_verify_update,
+	  "BUNDLE [--key PUB] [--install PATH]",
+	  "check a release bundle before installing it",
+	  "Checks the signature against the release public key (default\n"
+	  "/etc/branchsync/release.pub), the binary against the signed\n"
+	  "manifest, that the bundle is for this device's target, and that\n"
+	  "it is newer than this build.  --install writes the binary\n"
+	  "atomically once all of that holds." },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 

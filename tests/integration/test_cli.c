@@ -316,6 +316,38 @@ static void test_cli__wipe(void **state)
 	expect(&r, 3, NULL, "no store");
 }
 
+static void test_cli__release_bundles(void **state)
+{
+	char keys[700], key[800], pub[800], b[800];
+	const char *self = tu_cli_path();
+	struct tu_result r;
+
+	(void)state;
+	snprintf(keys, sizeof(keys), "%s/release", root);
+	snprintf(key, sizeof(key), "%s/release.key", keys);
+	snprintf(pub, sizeof(pub), "%s/release.pub", keys);
+	snprintf(b, sizeof(b), "%s/next.bundle", root);
+	r = tu_run(NULL, NULL, (const char *const[]){ "release-key", "--out",
+						      keys, NULL });
+	expect(&r, 0, "release.key", NULL);
+	r = tu_run(NULL, NULL,
+		   (const char *const[]){ "release-sign", self, "--key", key,
+					  "--target", "armhf", "--version",
+					  "99.0.0", "--out", b, NULL });
+	expect(&r, 0, "Signed", NULL);
+	r = tu_run(NULL, NULL, (const char *const[]){ "verify-update", b,
+						      "--key", pub, NULL });
+	expect(&r, 14, NULL, "for armhf");
+	r = tu_run(NULL, NULL, (const char *const[]){ "verify-update", b,
+						      "--key", key, NULL });
+	expect(&r, 5, NULL, "public key");
+	tu_flip(b, 12, 0x01);
+	r = tu_run(NULL, NULL, (const char *const[]){ "verify-update", b,
+						      "--key", pub, NULL });
+	assert_int_not_equal(r.status, 0);
+	tu_result_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_cli__import_errors),
 		cmocka_unit_test(test_cli__store_admin),
 		cmocka_unit_test(test_cli__damaged_and_foreign),
+		cmocka_unit_test(test_cli__release_bundles),
 		cmocka_unit_test(test_cli__wipe),
 	};
 
