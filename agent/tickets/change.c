@@ -32,9 +32,10 @@ static int load_target(struct bs__tk *tk, const char *name, struct target *t)
 	if ((rc = bs__tk_resolve(tk, name, t->id)) != BS_OK)
 		return rc;
 	rc = bs__tk_prepare(tk, &s,
-			    "SELECT t.status, t.server_version, " BS__TK_SLA_COLS
-			    " FROM ticket t LEFT JOIN catalogue_category c "
-			    "ON c.code = t.category_code WHERE t.id = ?1");
+			    "SELECT t.status, t.server_version, "
+			    BS__TK_SLA_COLS " FROM ticket t LEFT JOIN "
+			    "catalogue_category c ON c.code = "
+			    "t.category_code WHERE t.id = ?1");
 	if (rc != BS_OK)
 		return rc;
 	sqlite3_bind_text(s, 1, t->id, -1, SQLITE_STATIC);

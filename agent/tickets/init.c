@@ -222,7 +222,8 @@ int bs_tickets_status(bs_store *st, char **json_out)
 		return bs__error_code(BS_ENOMEM);
 	if ((rc = bs__json_put_str(o, "device_id",
 				   tk.have_device ? tk.device_id : NULL)) ||
-	    (rc = bs__json_put_str(o, "staff", tk.staff[0] ? tk.staff : NULL)) ||
+	    (rc = bs__json_put_str(o, "staff",
+				   tk.staff[0] ? tk.staff : NULL)) ||
 	    (rc = bs__json_put_str(o, "branch",
 				   tk.branch[0] ? tk.branch : NULL)) ||
 	    (rc = bs__json_put_str(o, "role", tk.role[0] ? tk.role : NULL)) ||

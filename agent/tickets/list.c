@@ -128,53 +128,41 @@ static int timeline(struct bs__tk *tk, cJSON *o, const char *id)
 {
 	sqlite3_stmt *s = NULL;
 	cJSON *arr = cJSON_CreateArray(), *a, *att, *detail;
-	int rc, src;
+	int rc, src, i;
 
 	if ((rc = bs__json_put(o, "timeline", arr)) != BS_OK)
 		return rc;
 	rc = bs__tk_prepare(tk, &s,
 			    "SELECT id, kind, visibility, body, author, "
 			    "device_id, device_time_ms, hub_time_ms, hlc, "
-			    "from_status, to_status, attachment_hash, "
-			    "attachment_name, attachment_size, "
-			    "attachment_mime, detail FROM activity "
+			    "from_status, to_status, attachment_hash AS hash, "
+			    "attachment_name AS name, attachment_size AS size, "
+			    "attachment_mime AS mime, detail FROM activity "
 			    "WHERE ticket_id = ?1 ORDER BY hlc, rid");
 	if (rc != BS_OK)
 		return rc;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
 		a = cJSON_CreateObject();
-		if ((rc = bs__json_push(arr, a)) ||
-		    (rc = bs__json_put(a, "id", bs__tk_column(s, 0))) ||
-		    (rc = bs__json_put(a, "kind", bs__tk_column(s, 1))) ||
-		    (rc = bs__json_put(a, "visibility", bs__tk_column(s, 2))) ||
-		    (rc = bs__json_put(a, "body", bs__tk_column(s, 3))) ||
-		    (rc = bs__json_put(a, "author", bs__tk_column(s, 4))) ||
-		    (rc = bs__json_put(a, "device_id", bs__tk_column(s, 5))) ||
-		    (rc = bs__json_put(a, "device_time_ms", bs__tk_column(s, 6))) ||
-		    (rc = bs__json_put(a, "hub_time_ms", bs__tk_column(s, 7))) ||
-		    (rc = bs__json_put_bool(a, "synced",
-					    sqlite3_column_type(s, 7) !=
-						    SQLITE_NULL)) ||
-		    (rc = bs__json_put(a, "hlc", bs__tk_column(s, 8))) ||
-		    (rc = bs__json_put(a, "from_status", bs__tk_column(s, 9))) ||
-		    (rc = bs__json_put(a, "to_status", bs__tk_column(s, 10))))
+		if ((rc = bs__json_push(arr, a)) != BS_OK)
 			goto cleanup;
-		if (sqlite3_column_type(s, 11) == SQLITE_NULL) {
-			att = cJSON_CreateNull();
-		} else {
-			att = cJSON_CreateObject();
-			if (att != NULL &&
-			    ((rc = bs__json_put(att, "hash", bs__tk_column(s, 11))) ||
-			     (rc = bs__json_put(att, "name", bs__tk_column(s, 12))) ||
-			     (rc = bs__json_put(att, "size", bs__tk_column(s, 13))) ||
-			     (rc = bs__json_put(att, "mime", bs__tk_column(s, 14))))) {
-				cJSON_Delete(att);
+		for (i = 0; i <= 10; i++)
+			if ((rc = bs__json_put(a, sqlite3_column_name(s, i),
+					       bs__tk_column(s, i))))
 				goto cleanup;
-			}
-		}
+		if ((rc = bs__json_put_bool(a, "synced",
+					    sqlite3_column_type(s, 7) !=
+						    SQLITE_NULL)))
+			goto cleanup;
+		att = sqlite3_column_type(s, 11) == SQLITE_NULL
+			      ? cJSON_CreateNull()
+			      : cJSON_CreateObject();
 		if ((rc = bs__json_put(a, "attachment", att)) != BS_OK)
 			goto cleanup;
+		for (i = 11; i <= 14 && cJSON_IsObject(att); i++)
+			if ((rc = bs__json_put(att, sqlite3_column_name(s, i),
+					       bs__tk_column(s, i))))
+				goto cleanup;
 		detail = NULL;
 		if (sqlite3_column_type(s, 15) == SQLITE_TEXT)
 			detail = cJSON_Parse(
