@@ -18,7 +18,9 @@
 #include "platform/os.h"
 #include "testutil.h"
 
-#define HDR "{\"type\":\"header\",\"format\":\"branchsync-export\",\"version\":1}\n"
+#define HDR                                                                  \
+	"{\"type\":\"header\",\"format\":\"branchsync-export\","           \
+	"\"version\":1}\n"
 #define TID "01890000-0000-7000-8000-000000000001"
 #define TID2 "01890000-0000-7000-8000-000000000002"
 #define AID "01890000-0000-7000-8000-0000000000a1"
@@ -183,7 +185,8 @@ static const char good[] =
 	"\"kind\":\"status_change\",\"author\":\"ho1\",\"device_time_ms\":"
 	"1750000500000,\"from_status\":\"dispatched\",\"to_status\":"
 	"\"in_progress\",\"detail\":{\"note\":\"x\"}}\n"
-	"{\"type\":\"activity\",\"id\":\"01890000-0000-7000-8000-0000000000a2\","
+	"{\"type\":\"activity\",\"id\":"
+	"\"01890000-0000-7000-8000-0000000000a2\","
 	"\"ticket_id\":\"" TID2 "\",\"kind\":\"attachment\",\"author\":\"ho1\","
 	"\"device_time_ms\":1750000700000,\"attachment\":{\"hash\":"
 	"\"0000000000000000000000000000000000000000000000000000000000000000\","
@@ -211,11 +214,12 @@ static void test_import__good_file(void **state)
 	assert_int_equal(tu_int(x->st, "SELECT count(*) FROM "
 				       "catalogue_template"),
 			 1);
-	assert_int_equal(tu_int(x->st, "SELECT version FROM catalogue_meta"), 2);
-	assert_int_equal(tu_int(x->st, "SELECT count(*) FROM catalogue_category "
-				       "WHERE code = 'PAY' AND "
-				       "default_priority = 'normal' AND "
-				       "active = 1"),
+	assert_int_equal(tu_int(x->st, "SELECT version FROM catalogue_meta"),
+			 2);
+	assert_int_equal(tu_int(x->st, "SELECT count(*) FROM "
+				       "catalogue_category WHERE code = "
+				       "'PAY' AND default_priority = "
+				       "'normal' AND active = 1"),
 			 1);
 
 	/* What head office sent unmasked is masked on the way in. */
@@ -238,8 +242,8 @@ static void test_import__good_file(void **state)
 				       "first_response_due_ms = " T0
 				       " + 120 * 60000"),
 			 1);
-	assert_int_equal(tu_int(x->st, "SELECT count(*) FROM ticket_clock WHERE "
-				       "ticket_id = '" TID2 "' AND hlc = "
+	assert_int_equal(tu_int(x->st, "SELECT count(*) FROM ticket_clock "
+				       "WHERE ticket_id = '" TID2 "' AND hlc = "
 				       "'0198000000000005' AND node = 'hub'"),
 			 24);
 	assert_true(tu_int(x->st, "SELECT value >= '0198000000000005' FROM "
@@ -327,7 +331,8 @@ static void test_import__keeps_catalogue_without_category_lines(void **state)
 	assert_int_equal(tu_int(x->st, "SELECT count(*) FROM "
 				       "catalogue_category"),
 			 cats);
-	assert_int_equal(tu_int(x->st, "SELECT version FROM catalogue_meta"), 1);
+	assert_int_equal(tu_int(x->st, "SELECT version FROM catalogue_meta"),
+			 1);
 	/* catalogue_version in the header is taken when lines replace it. */
 	assert_int_equal(import_text(x,
 				     "{\"type\":\"header\",\"format\":"
@@ -403,8 +408,9 @@ static void test_import__no_trailing_newline_and_bom(void **state)
 	struct fx *x = *state;
 	bs_import_report r;
 	static const char text[] = "\xef\xbb\xbf" HDR
-		"{\"type\":\"ticket\",\"id\":\"" TID2 "\",\"channel\":\"phone\","
-		"\"status\":\"dispatched\",\"subject\":\"s\",\"t0_ms\":" T0 "}";
+		"{\"type\":\"ticket\",\"id\":\"" TID2 "\","
+		"\"channel\":\"phone\",\"status\":\"dispatched\","
+		"\"subject\":\"s\",\"t0_ms\":" T0 "}";
 
 	assert_int_equal(import_text(x, text, &r), BS_OK);
 	assert_int_equal(r.lines, 2);
@@ -501,7 +507,8 @@ static void test_import__missing_field(void **state)
 	     HDR "{\"type\":\"ticket\",\"id\":\"" TID2 "\",\"channel\":"
 		 "\"phone\",\"status\":\"dispatched\",\"t0_ms\":" T0 "}\n",
 	     2, "line 2: field 'subject' is required in a ticket record");
-	bads(*state, HDR TICKET(",\"ref\":null") "{\"type\":\"activity\",\"id\":\"" AID
+	bads(*state,
+	     HDR TICKET(",\"ref\":null") "{\"type\":\"activity\",\"id\":\"" AID
 		 "\",\"ticket_id\":\"" TID2 "\",\"kind\":\"internal_note\","
 		 "\"device_time_ms\":1}\n",
 	     3, "line 3: field 'author' is required");
@@ -554,7 +561,8 @@ static void test_import__bad_enum(void **state)
 	o = (size_t)snprintf(text, sizeof(text), "%s", HDR);
 	for (i = 0; i < 15; i++)
 		o += (size_t)snprintf(text + o, sizeof(text) - o,
-				      "{\"type\":\"customer\",\"id\":\"C-%d\"}\n",
+				      "{\"type\":\"customer\","
+				      "\"id\":\"C-%d\"}\n",
 				      i);
 	snprintf(text + o, sizeof(text) - o, "%s",
 		 "{\"type\":\"ticket\",\"id\":\"" TID2 "\",\"channel\":"
@@ -606,7 +614,8 @@ static void test_import__bad_types(void **state)
 
 		snprintf(text, 8000, HDR TICKET(",\"external_ref\":\"%0100d\""),
 			 0);
-		bads(*state, text, 2, "field 'external_ref': 100 bytes, at most 64");
+		bads(*state, text, 2,
+		     "field 'external_ref': 100 bytes, at most 64");
 		free(text);
 	}
 }
@@ -643,7 +652,8 @@ static void test_import__bad_ids(void **state)
 	     2, "field 'ticket_id': no ticket " TID2 " in the store or on an "
 		"earlier line");
 	bads(*state,
-	     HDR "{\"type\":\"archive\",\"id\":\"A\",\"customer_id\":\"C-9\"}\n",
+	     HDR "{\"type\":\"archive\",\"id\":\"A\","
+		 "\"customer_id\":\"C-9\"}\n",
 	     2, "no customer 'C-9'");
 	bads(*state,
 	     HDR "{\"type\":\"customer\",\"id\":\"C-5\",\"phone_masked\":"

@@ -389,14 +389,16 @@ static void test_tickets__init(void **state)
 		    40);
 	assert_true(tu_int(x->st, "SELECT count(*) FROM catalogue_template") >=
 		    10);
-	assert_int_equal(tu_int(x->st, "SELECT count(*) FROM catalogue_category "
-				       "WHERE code = 'PAY-GAS' AND parent = "
-				       "'PAY' AND name = '燃气费代缴'"),
+	assert_int_equal(tu_int(x->st, "SELECT count(*) FROM "
+				       "catalogue_category WHERE code = "
+				       "'PAY-GAS' AND parent = 'PAY' AND "
+				       "name = '燃气费代缴'"),
 			 1);
 	assert_int_equal(tu_int(x->st, "SELECT count(*) FROM audit WHERE "
 				       "action = 'init'"),
 			 1);
-	assert_int_equal(tu_int(x->st, "SELECT version FROM catalogue_meta"), 1);
+	assert_int_equal(tu_int(x->st, "SELECT version FROM catalogue_meta"),
+			 1);
 	/* Nothing of the initialisation goes to head office. */
 	assert_int_equal(tu_int(x->st, "SELECT count(*) FROM outbox"), 0);
 }
@@ -1580,6 +1582,14 @@ static int oom_run(struct fx *x, enum oom_op op, char **out)
 	}
 }
 
+static long long count(struct fx *x, const char *table)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	return tu_int(x->st, sql);
+}
+
 static void test_tickets__out_of_memory(void **state)
 {
 	struct fx *x = *state;
@@ -1590,9 +1600,9 @@ static void test_tickets__out_of_memory(void **state)
 
 	for (op = 0; op < OOM_COUNT; op++) {
 		for (n = 1, done = 0; n < 5000 && !done; n++) {
-			ops = tu_int(x->st, "SELECT count(*) FROM outbox");
-			audit = tu_int(x->st, "SELECT count(*) FROM audit");
-			acts = tu_int(x->st, "SELECT count(*) FROM activity");
+			ops = count(x, "outbox");
+			audit = count(x, "audit");
+			acts = count(x, "activity");
 			bs__alloc_fail_after(n, 0);
 			rc = oom_run(x, (enum oom_op)op, &out);
 			bs__alloc_fail_after(0, 0);
@@ -1602,15 +1612,9 @@ static void test_tickets__out_of_memory(void **state)
 			done = rc == BS_OK;
 			if (!done) {
 				assert_null(out);
-				assert_int_equal(tu_int(x->st, "SELECT count(*) "
-							       "FROM outbox"),
-						 ops);
-				assert_int_equal(tu_int(x->st, "SELECT count(*) "
-							       "FROM audit"),
-						 audit);
-				assert_int_equal(tu_int(x->st, "SELECT count(*) "
-							       "FROM activity"),
-						 acts);
+				assert_int_equal(count(x, "outbox"), ops);
+				assert_int_equal(count(x, "audit"), audit);
+				assert_int_equal(count(x, "activity"), acts);
 			}
 			bs_free(out);
 			out = NULL;
