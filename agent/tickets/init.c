@@ -214,6 +214,8 @@ int bs_tickets_status(bs_store *st, char **json_out)
 	char mine[160 + BS__TK_CODE_MAX];
 	int rc;
 
+	if (json_out == NULL)
+		return bs__error(BS_EINVAL, "no place for the result");
 	*json_out = NULL;
 	if ((rc = bs__tk_load(&tk, st, 0)) != BS_OK)
 		return rc;

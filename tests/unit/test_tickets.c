@@ -1521,10 +1521,59 @@ static void test_tickets__status(void **state)
 	cJSON_Delete(s);
 }
 
-static void test_tickets__free_null(void **state)
+static void test_tickets__null_arguments(void **state)
 {
-	(void)state;
+	struct fx *x = *state;
+	bs_new_ticket t = { "PAY-GAS", "branch", "s", "d", NULL,
+			    NULL,      NULL,	 NULL };
+	char *json = (char *)"untouched";
+
 	bs_free(NULL);
+	assert_int_equal(bs_tickets_init(NULL, "s1", "BR001", "staff"),
+			 BS_EINVAL);
+	assert_int_equal(bs_tickets_init(x->st, NULL, "BR001", "staff"),
+			 BS_EINVAL);
+	assert_int_equal(bs_tickets_init(x->st, "s1", NULL, "staff"),
+			 BS_EINVAL);
+	assert_int_equal(bs_tickets_init(x->st, "s1", "BR001", NULL),
+			 BS_EINVAL);
+	assert_int_equal(bs_ticket_list(NULL, NULL, &json), BS_EINVAL);
+	assert_null(json);
+	assert_int_equal(bs_ticket_list(x->st, NULL, NULL), BS_EINVAL);
+	assert_int_equal(bs_ticket_show(NULL, "VOC-1", &json), BS_EINVAL);
+	assert_int_equal(bs_ticket_show(x->st, NULL, &json), BS_EINVAL);
+	assert_int_equal(bs_ticket_show(x->st, "VOC-1", NULL), BS_EINVAL);
+	assert_int_equal(bs_ticket_add(NULL, "VOC-1", BS_ACT_NOTE, "x", NULL),
+			 BS_EINVAL);
+	assert_int_equal(bs_ticket_add(x->st, NULL, BS_ACT_NOTE, "x", NULL),
+			 BS_EINVAL);
+	assert_int_equal(bs_ticket_move(NULL, "VOC-1", "acknowledged", NULL),
+			 BS_EINVAL);
+	assert_int_equal(bs_ticket_move(x->st, NULL, "acknowledged", NULL),
+			 BS_EINVAL);
+	assert_int_equal(bs_ticket_move(x->st, "VOC-1", NULL, NULL),
+			 BS_EINVAL);
+	assert_int_equal(bs_ticket_new(NULL, &t, NULL), BS_EINVAL);
+	assert_int_equal(bs_ticket_search(NULL, "x", 0, &json), BS_EINVAL);
+	assert_int_equal(bs_ticket_search(x->st, NULL, 0, &json), BS_EINVAL);
+	assert_int_equal(bs_ticket_search(x->st, "x", 0, NULL), BS_EINVAL);
+	assert_int_equal(bs_catalogue_categories(NULL, &json), BS_EINVAL);
+	assert_int_equal(bs_catalogue_categories(x->st, NULL), BS_EINVAL);
+	assert_int_equal(bs_catalogue_templates(NULL, NULL, &json), BS_EINVAL);
+	assert_int_equal(bs_catalogue_templates(x->st, NULL, NULL), BS_EINVAL);
+	assert_int_equal(bs_template_render(NULL, "TPL-ACK", "VOC-1", &json),
+			 BS_EINVAL);
+	assert_int_equal(bs_template_render(x->st, "TPL-ACK", NULL, &json),
+			 BS_EINVAL);
+	assert_int_equal(bs_template_render(x->st, "TPL-ACK", "VOC-1", NULL),
+			 BS_EINVAL);
+	assert_int_equal(bs_tickets_status(NULL, &json), BS_EINVAL);
+	assert_int_equal(bs_tickets_status(x->st, NULL), BS_EINVAL);
+	assert_int_equal(bs_import(NULL, tu_path(x->dir, "fixture.jsonl"),
+				   NULL),
+			 BS_EINVAL);
+	assert_null(json);
+	assert_int_equal(tu_int(x->st, "SELECT count(*) FROM outbox"), 0);
 }
 
 /*
@@ -1651,7 +1700,7 @@ int main(void)
 		T(test_tickets__catalogue),
 		T(test_tickets__template_render),
 		T(test_tickets__status),
-		T(test_tickets__free_null),
+		T(test_tickets__null_arguments),
 		T(test_tickets__out_of_memory),
 	};
 
