@@ -69,15 +69,25 @@ static int setup(void **state)
 	expect(&r, 0, "Created the store", NULL);
 	r = BS(PIN, NULL, "import", export_path);
 	expect(&r, 0, "40 tickets", NULL);
-	/* The first ticket's reference, from the JSON queue. */
+	/* A dispatched ticket's reference, from the JSON queue. */
 	r = BS(PIN, NULL, "--json", "list");
 	{
 		cJSON *a = cJSON_Parse(r.out);
-		cJSON *t = cJSON_GetArrayItem(a, 0);
-		cJSON *v = cJSON_GetObjectItem(t, "ref");
-		assert_true(cJSON_IsString(v));
-		snprintf(ref, sizeof(ref), "%s", v->valuestring);
+		cJSON *t;
+
+		assert_non_null(a);
+		cJSON_ArrayForEach(t, a)
+		{
+			cJSON *v = cJSON_GetObjectItem(t, "ref");
+			cJSON *s = cJSON_GetObjectItem(t, "status");
+			if (cJSON_IsString(v) && cJSON_IsString(s) &&
+			    strcmp(s->valuestring, "dispatched") == 0) {
+				snprintf(ref, sizeof(ref), "%s", v->valuestring);
+				break;
+			}
+		}
 		cJSON_Delete(a);
+		assert_true(ref[0] != '\0');
 	}
 	tu_result_free(&r);
 	return 0;
