@@ -6,7 +6,7 @@ set -eu
 purpose=${1:-build}
 
 build="gcc make pkg-config libc6-dev libsqlite3-dev libmbedtls-dev libcjson-dev zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev libpq-dev"
-check="$build libcmocka-dev sqlite3"
+check="$build libcmocka-dev sqlite3 postgresql"
 bench="$check libsqlcipher-dev"
 demo="$build sqlite3"
 cross="gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user dpkg-dev"
