@@ -33,6 +33,7 @@
 #include "agent/core/json.h"
 #include "agent/core/wire.h"
 #include "platform/os.h"
+#include "pg.h"
 #include "testutil.h"
 
 #define T1 "01890a5d-ac96-774b-bcce-b302099a8001" /* BR01, s1 */
@@ -55,6 +56,38 @@ static char base_url[128];
 static pid_t hub_pid;
 static struct device staff, manager, stranger;
 
+/* --- the backend ---------------------------------------------------- */
+
+/*
+ * The database the hub runs on.  BS_TEST_HUB_DB unset or empty: SQLite
+ * in the hub's folder.  "postgres": a throwaway PostgreSQL server that
+ * this run starts and stops (tests/support/pg.h).  A postgresql:// URL:
+ * that database, as it is.  test_hub_pg.c builds this file again with
+ * "postgres" as the default, so the suite runs on both backends.
+ */
+#ifndef BS_TEST_HUB_DB_DEFAULT
+#define BS_TEST_HUB_DB_DEFAULT ""
+#endif
+
+static char db_url[512]; /* empty: SQLite */
+
+static void backend_setup(void)
+{
+	const char *want = getenv("BS_TEST_HUB_DB");
+
+	if (want == NULL || *want == '\0')
+		want = BS_TEST_HUB_DB_DEFAULT;
+	if (strcmp(want, "postgres") == 0) {
+		assert_int_equal(tu_pg_start(), 0);
+		assert_int_equal(tu_pg_createdb(db_url, sizeof(db_url), "hub"),
+				 0);
+	} else {
+		snprintf(db_url, sizeof(db_url), "%s", want);
+	}
+	if (db_url[0] != '\0')
+		print_message("  hub database: %s\n", db_url);
+}
+
 static int rng(void *ctx, unsigned char *buf, size_t n)
 {
 	(void)ctx;
@@ -66,7 +99,7 @@ static int rng(void *ctx, unsigned char *buf, size_t n)
 /* Run branchsync-hub with args; its stdout (first line) into out. */
 static int hub_cmd(char *out, size_t cap, const char *fmt, ...)
 {
-	char cmd[2400], args[1500];
+	char cmd[3000], args[1500];
 	va_list ap;
 	FILE *p;
 	size_t n = 0;
@@ -75,7 +108,8 @@ static int hub_cmd(char *out, size_t cap, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s %s", hub_bin, args);
+	snprintf(cmd, sizeof(cmd), "%s %s%s%s%s", hub_bin, args,
+		 db_url[0] ? " --db '" : "", db_url, db_url[0] ? "'" : "");
 	p = popen(cmd, "r");
 	if (p == NULL)
 		return -1;
@@ -106,6 +140,10 @@ static void start_hub(void)
 		dup2(fd[1], 1);
 		close(fd[0]);
 		close(fd[1]);
+		if (db_url[0] != '\0')
+			execl(hub_bin, hub_bin, "serve", "--dir", dir, "--db",
+			      db_url, "--listen", "127.0.0.1:0", "--threads",
+			      "2", (char *)NULL);
 		execl(hub_bin, hub_bin, "serve", "--dir", dir, "--listen",
 		      "127.0.0.1:0", "--threads", "2", (char *)NULL);
 		_exit(127);
@@ -381,6 +419,7 @@ static int setup(void **st)
 	for (int up = 0; up < 3; up++)
 		*strrchr(self, '/') = '\0';
 	snprintf(hub_bin, sizeof(hub_bin), "%s/branchsync-hub", self);
+	backend_setup();
 	tmp = tu_tempdir();
 	snprintf(dir, sizeof(dir), "%s/hub", tmp);
 	assert_int_equal(hub_cmd(NULL, 0, "init --dir %s", dir), 0);
@@ -407,6 +446,7 @@ static int teardown(void **st)
 	mbedtls_pk_free(&manager.key);
 	mbedtls_pk_free(&stranger.key);
 	tu_rmrf(dir);
+	tu_pg_stop();
 	curl_global_cleanup();
 	return 0;
 }
