@@ -63,7 +63,8 @@ struct device {
 	long seq;
 };
 
-static char dir[512];
+static char tmp[512]; /* this run's folder */
+static char dir[600];  /* the hubs' folder in it */
 static char hub_bin[600];
 static char db_url[512];
 static struct hub hubs[2];
@@ -253,7 +254,7 @@ struct req {
 static CURL *handle(void)
 {
 	CURL *c = curl_easy_init();
-	char ca[600];
+	char ca[700];
 
 	if (c == NULL)
 		return NULL;
@@ -686,8 +687,7 @@ static const char export_text[] =
 
 static int setup(void **st)
 {
-	char self[512], path[600];
-	const char *tmp;
+	char self[512], path[700];
 	ssize_t n;
 	FILE *f;
 	int fd[2], i;
@@ -704,7 +704,7 @@ static int setup(void **st)
 	snprintf(hub_bin, sizeof(hub_bin), "%s/branchsync-hub", self);
 	assert_int_equal(tu_pg_start(), 0);
 	assert_int_equal(tu_pg_createdb(db_url, sizeof(db_url), "race"), 0);
-	tmp = tu_tempdir();
+	snprintf(tmp, sizeof(tmp), "%s", tu_tempdir());
 	snprintf(dir, sizeof(dir), "%s/hub", tmp);
 	/* The CA and keys both hubs serve with; init's own SQLite file is
 	 * not used. */
@@ -744,7 +744,7 @@ static int teardown(void **st)
 	for (i = 0; i < PUSHERS; i++)
 		mbedtls_pk_free(&pushers_dev[i].key);
 	mbedtls_pk_free(&puller_dev.key);
-	tu_rmrf(dir);
+	tu_rmrf(tmp);
 	tu_pg_stop();
 	curl_global_cleanup();
 	return 0;
