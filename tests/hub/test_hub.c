@@ -108,7 +108,8 @@ static int hub_cmd(char *out, size_t cap, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s %s%s%s%s", hub_bin, args,
+	snprintf(cmd, sizeof(cmd), "$BS_TEST_WRAPPER %s %s%s%s%s", hub_bin,
+		 args,
 		 db_url[0] ? " --db '" : "", db_url, db_url[0] ? "'" : "");
 	p = popen(cmd, "r");
 	if (p == NULL)
@@ -140,12 +141,17 @@ static void start_hub(void)
 		dup2(fd[1], 1);
 		close(fd[0]);
 		close(fd[1]);
+		/* Through the shell so that $BS_TEST_WRAPPER (qemu-user for
+		 * the ARM builds) runs the hub; exec keeps hub_pid the hub's. */
 		if (db_url[0] != '\0')
-			execl(hub_bin, hub_bin, "serve", "--dir", dir, "--db",
-			      db_url, "--listen", "127.0.0.1:0", "--threads",
-			      "2", (char *)NULL);
-		execl(hub_bin, hub_bin, "serve", "--dir", dir, "--listen",
-		      "127.0.0.1:0", "--threads", "2", (char *)NULL);
+			execl("/bin/sh", "sh", "-c",
+			      "exec $BS_TEST_WRAPPER \"$0\" \"$@\"", hub_bin,
+			      "serve", "--dir", dir, "--db", db_url, "--listen",
+			      "127.0.0.1:0", "--threads", "2", (char *)NULL);
+		execl("/bin/sh", "sh", "-c",
+		      "exec $BS_TEST_WRAPPER \"$0\" \"$@\"", hub_bin, "serve",
+		      "--dir", dir, "--listen", "127.0.0.1:0", "--threads", "2",
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(fd[1]);
