@@ -952,6 +952,13 @@ static void test_hub__pull_scope_paging_and_drop(void **st)
 	pull_all(&manager, end2, T1, &tickets, &drops, &pages, &end2);
 	assert_int_equal(tickets, 1);
 	assert_int_equal(drops, 0);
+	/* Moved to another branch, it leaves the staff member's scope and
+	 * the branch's in one change: both are told to purge it. */
+	assert_int_equal(hub_cmd(NULL, 0, "assign --dir %s %s --branch BR02 "
+				 "--staff s9", dir, T1), 0);
+	pull_all(&manager, end2, T1, &tickets, &drops, &pages, &end2);
+	assert_int_equal(tickets, 0);
+	assert_int_equal(drops, 1);
 }
 
 static void test_hub__history_export(void **st)

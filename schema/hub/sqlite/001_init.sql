@@ -183,13 +183,17 @@ CREATE INDEX catalogue_seq ON catalogue (seq);
 
 -- A ticket left a scope: the devices of that scope must purge it.
 -- assignee '*' is the branch-wide scope (managers).
+-- One change can take a ticket out of several scopes at once (a move to
+-- another branch leaves the staff member's and the branch's), so the key
+-- is the change and the scope.
 CREATE TABLE scope_exit (
-	seq INTEGER PRIMARY KEY,
+	seq INTEGER NOT NULL,
 	ticket_id TEXT NOT NULL,
 	branch TEXT NOT NULL,
 	assignee TEXT NOT NULL,
-	reason TEXT NOT NULL
-) STRICT;
+	reason TEXT NOT NULL,
+	PRIMARY KEY (seq, branch, assignee)
+) STRICT, WITHOUT ROWID;
 
 CREATE INDEX scope_exit_by_scope ON scope_exit (branch, assignee, seq);
 
