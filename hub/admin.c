@@ -527,6 +527,8 @@ int bs__hub_admin_export(bs_hub_store *st)
 	static const char *const hcols[] = { "ticket_id", "n", "op_id",
 		"action", "author", "device_id", "device_time_ms",
 		"hub_time_ms", "hlc", "body", "prev_hash", "hash", NULL };
+	static const char *const kcols[] = { "ticket_id", "customer_id",
+		"name", "phone", "device_id", "received_ms", NULL };
 	static const char *const ccols[] = { "ticket_id", "field", "kept",
 		"lost", "kept_hlc", "lost_hlc", "lost_author", "lost_device",
 		"op_id", "created_ms", NULL };
@@ -553,6 +555,9 @@ int bs__hub_admin_export(bs_hub_store *st)
 		       "author, device_id, device_time_ms, hub_time_ms, hlc, "
 		       "body, prev_hash, hash FROM history ORDER BY "
 		       "ticket_id, n", hcols, "tittttiitjtt")) ||
+	    (rc = dump(c, "contact", "SELECT ticket_id, customer_id, name, "
+		       "phone, device_id, received_ms FROM contact ORDER BY "
+		       "ticket_id", kcols, "tttttti")) ||
 	    (rc = dump(c, "conflict", "SELECT ticket_id, field, kept, lost, "
 		       "kept_hlc, lost_hlc, lost_author, lost_device, op_id, "
 		       "created_ms FROM conflict ORDER BY id", ccols,

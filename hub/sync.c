@@ -21,6 +21,7 @@
 
 #include "agent/core/common.h"
 #include "agent/core/json.h"
+#include "agent/core/mask.h"
 #include "agent/core/sla.h"
 #include "hub/hub.h"
 
@@ -63,6 +64,7 @@ struct op {
 	int64_t base_version; /* -1: none */
 	int64_t device_ms;
 	const char *ho_field; /* a head-office field it tries to set */
+	const cJSON *customer; /* a walk-in's full contact (create only) */
 };
 
 static int in_list(const char *s, const char *const *list)
@@ -170,6 +172,29 @@ static int check_append(const cJSON *f)
 }
 
 /* Check one op; BS_EINVAL with a message naming the field. */
+/*
+ * A ticket/create may carry "customer": the full contact a branch took
+ * from a walk-in customer, {"id", "name", "phone"}, each optional.  It is
+ * kept apart from "fields": head office stores it for the complaint
+ * system, and devices get only the masked customer.
+ */
+static int check_customer(const cJSON **out, const cJSON *j)
+{
+	const cJSON *c = NULL;
+	const char *s;
+	int rc;
+
+	*out = NULL;
+	if ((rc = bs__wire_object(&c, j, "customer", 1)) != BS_OK || c == NULL)
+		return rc;
+	if ((rc = bs__wire_code(&s, c, "id", 1)) ||
+	    (rc = bs__wire_str(&s, c, "name", 200, 1)) ||
+	    (rc = bs__wire_str(&s, c, "phone", 32, 1)))
+		return rc;
+	*out = c;
+	return BS_OK;
+}
+
 static int check_op(struct op *o, const cJSON *j,
 		    const struct bs_hub_device *dev)
 {
@@ -214,6 +239,8 @@ static int check_op(struct op *o, const cJSON *j,
 					 "is its entity_id");
 		if (strcmp(op_name, "create") == 0) {
 			o->kind = OP_CREATE;
+			if ((rc = check_customer(&o->customer, j)) != BS_OK)
+				return rc;
 			return check_create(o->fields);
 		}
 		if (strcmp(op_name, "update") == 0) {
@@ -382,11 +409,56 @@ static int fbool(const cJSON *f, const char *k)
 	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, k));
 }
 
+/*
+ * Store a walk-in's contact: the full values for head office (table
+ * contact), and a masked customer row, the only form devices receive.
+ * *cust_id is the customer's id: the one the device gave, else one made
+ * from the ticket's id.
+ */
+static int put_contact(bs_hub_conn *c, const struct op *o,
+		       const struct bs_hub_device *dev, const char **cust_id,
+		       int64_t now_ms)
+{
+	static char made[BS__WIRE_CODE_MAX + 1];
+	const char *id = fstr(o->customer, "id");
+	const char *name = fstr(o->customer, "name");
+	const char *phone = fstr(o->customer, "phone");
+	char name_m[256], phone_m[64];
+	int rc;
+
+	if (id == NULL) {
+		snprintf(made, sizeof(made), "W-%.32s", o->ticket_id);
+		id = made;
+	}
+	name_m[0] = phone_m[0] = '\0';
+	if (name != NULL && bs__mask_name(name_m, sizeof(name_m), name) != BS_OK)
+		name_m[0] = '\0';
+	if (phone != NULL &&
+	    bs__mask_phone(phone_m, sizeof(phone_m), phone) != BS_OK)
+		snprintf(phone_m, sizeof(phone_m), "****");
+	rc = bs__hub_q(c, NULL, NULL,
+		       "INSERT INTO customer (id, name_masked, phone_masked, "
+		       "branch, created_ms, updated_ms) VALUES ($1, $2, $3, "
+		       "$4, $5, $5) ON CONFLICT (id) DO NOTHING",
+		       "tttti", id, name_m, phone != NULL ? phone_m : NULL,
+		       dev->branch, now_ms);
+	if (rc == BS_OK)
+		rc = bs__hub_q(c, NULL, NULL,
+			       "INSERT INTO contact (ticket_id, customer_id, "
+			       "name, phone, device_id, received_ms) VALUES "
+			       "($1, $2, $3, $4, $5, $6)",
+			       "ttttti", o->ticket_id, id, name, phone, dev->id,
+			       now_ms);
+	*cust_id = id;
+	return rc;
+}
+
 static int apply_create(bs_hub_conn *c, const struct op *o,
 			const struct bs_hub_device *dev, int64_t now_ms,
 			struct answer *a)
 {
 	const cJSON *f = o->fields, *it;
+	const char *cust_id = NULL;
 	struct tk t;
 	char ref[96];
 	int64_t seq, refn, t0;
@@ -405,6 +477,9 @@ static int apply_create(bs_hub_conn *c, const struct op *o,
 		 (long long)refn);
 	t0 = (int64_t)cJSON_GetObjectItemCaseSensitive(f, "t0_ms")
 		     ->valuedouble;
+	if (o->customer != NULL &&
+	    (rc = put_contact(c, o, dev, &cust_id, now_ms)) != BS_OK)
+		return rc;
 	rc = bs__hub_q(c, NULL, NULL,
 		"INSERT INTO ticket (id, ref, customer_id, channel, "
 		"category_code, risk_class, priority, status, subject, "
@@ -413,8 +488,8 @@ static int apply_create(bs_hub_conn *c, const struct op *o,
 		"VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 'normal'), "
 		"'received', $8, $9, $10, $11, $12, 'cn2020', $13, $14, $14, "
 		"1, $15, $15)", "ttttttttttttiii", o->ticket_id, ref,
-		fstr(f, "customer_id"), fstr(f, "channel"),
-		fstr(f, "category"), fstr(f, "risk_class"),
+		cust_id != NULL ? cust_id : fstr(f, "customer_id"),
+		fstr(f, "channel"), fstr(f, "category"), fstr(f, "risk_class"),
 		fstr(f, "priority"), fstr(f, "subject"),
 		fstr(f, "description"), fstr(f, "transcript"), dev->branch,
 		dev->staff, t0, now_ms, seq);

@@ -961,6 +961,72 @@ static void test_hub__pull_scope_paging_and_drop(void **st)
 	assert_int_equal(drops, 1);
 }
 
+/* A walk-in registered at the counter: head office keeps the full
+ * contact for the complaint system, devices get it masked only. */
+static void test_hub__walk_in_contact(void **st)
+{
+	static const char *const tid = "01890a5d-ac96-774b-bcce-b302099a8101";
+	struct reply r;
+	char *o, *full, path[700];
+	const cJSON *res;
+	size_t n;
+	FILE *f;
+	char *text;
+	long len;
+
+	(void)st;
+	o = op(&staff, "ticket", "create", tid, tid,
+	       "{\"channel\":\"branch\",\"subject\":\"燃气费重复扣款\","
+	       "\"category\":\"PAY-GAS\",\"t0_ms\":1795000000000}",
+	       0);
+	n = strlen(o);
+	full = malloc(n + 200);
+	memcpy(full, o, n - 1);
+	snprintf(full + n - 1, 200, ",\"customer\":{\"name\":\"王建国\","
+		 "\"phone\":\"13912345678\"}}");
+	res = push1(&r, &staff, full);
+	expect_result(res, "applied", NULL);
+	assert_true(strncmp(str(res, "ref"), "W-", 2) == 0);
+	reply_free(&r);
+	/* A malformed contact refuses the whole op. */
+	memcpy(full, o, n - 1);
+	snprintf(full + n - 1, 200, ",\"customer\":{\"phone\":42}}");
+	{
+		char body[1200];
+		snprintf(body, sizeof(body), "{\"v\":1,\"ops\":[%s]}", full);
+		request(&r, &staff, SIGN, "POST", "/v1/sync/push", body,
+			strlen(body), NULL);
+		expect(&r, 400, "invalid", NULL);
+		reply_free(&r);
+	}
+	/* The manager's device pulls the new ticket: masked phone only. */
+	request(&r, &manager, SIGN, "GET", "/v1/sync/pull?cursor=0&limit=1000",
+		NULL, 0, NULL);
+	expect(&r, 200, NULL, NULL);
+	assert_non_null(strstr(r.body, "燃气费重复扣款"));
+	assert_null(strstr(r.body, "13912345678"));
+	assert_null(strstr(r.body, "王建国"));
+	assert_non_null(strstr(r.body, "139****5678"));
+	reply_free(&r);
+	/* The export carries the full contact for the complaint system. */
+	snprintf(path, sizeof(path), "%s/contact-export.jsonl", dir);
+	assert_int_equal(hub_cmd(NULL, 0, "export --dir %s > %s", dir, path),
+			 0);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	text = calloc(1, (size_t)len + 1);
+	assert_int_equal(fread(text, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	assert_non_null(strstr(text, "\"type\":\"contact\""));
+	assert_non_null(strstr(text, "13912345678"));
+	free(text);
+	free(full);
+	free(o);
+}
+
 static void test_hub__history_export(void **st)
 {
 	char line[256];
@@ -1004,6 +1070,7 @@ int main(void)
 		cmocka_unit_test(test_hub__push_batch_all_or_nothing),
 		cmocka_unit_test(test_hub__free_text_last_writer_wins),
 		cmocka_unit_test(test_hub__pull_scope_paging_and_drop),
+		cmocka_unit_test(test_hub__walk_in_contact),
 		cmocka_unit_test(test_hub__history_export),
 		cmocka_unit_test(test_hub__revoked),
 	};

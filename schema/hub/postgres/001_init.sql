@@ -81,6 +81,18 @@ CREATE TABLE customer (
 	seq BIGINT NOT NULL DEFAULT 0
 );
 
+-- A walk-in customer's own words for who they are: the full name and
+-- phone a branch took at the counter.  Devices only ever see the masked
+-- customer row; these go to the complaint system with the export.
+CREATE TABLE contact (
+	ticket_id TEXT PRIMARY KEY NOT NULL,
+	customer_id TEXT NOT NULL,
+	name TEXT,
+	phone TEXT,
+	device_id TEXT NOT NULL,
+	received_ms BIGINT NOT NULL
+);
+
 CREATE TABLE customer_archive (
 	id TEXT PRIMARY KEY NOT NULL,
 	customer_id TEXT NOT NULL,
