@@ -36,7 +36,7 @@ BS_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -g $(OPT) -Wall -Wextra $(WERROR) \
 	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
 	-fvisibility=hidden -Iinclude -I. $(SAN_FLAGS) $(TOOLCHAIN_CFLAGS)
 BS_LDFLAGS := $(SAN_FLAGS) $(TOOLCHAIN_LDFLAGS)
-LIBS := -lsqlite3 -lmbedcrypto -lcjson -lz -lpthread -lm
+LIBS := -lsqlite3 -lcurl -lmbedx509 -lmbedcrypto -lcjson -lz -lpthread -lm
 TEST_LIBS := -lcmocka
 
 ifeq ($(V),1)
@@ -71,6 +71,9 @@ TEST_HELPER_SRC := $(filter-out %_main.c,$(wildcard tests/support/*.c))
 TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS := $(wildcard include/*.h include/*/*.h agent/*/*.h platform/*.h \
 	tests/support/*.h)
+# The sync tests run devices whose clocks are days off: the device clock
+# is wrapped at link time.
+TEST_LDFLAGS_integration/test_sync := -Wl,--wrap=bs_os_now_ms
 
 # --- the hub ---------------------------------------------------------------
 # branchsync-hub: hub/*.c, its SQLite schema compiled in, and the core
@@ -148,7 +151,8 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(LIB) $(HEADERS)
 	$(call say,LINK,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BS_CFLAGS) -Itests/support $(CFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIB) \
-		$(BS_LDFLAGS) $(LDFLAGS) $(TEST_LIBS) $(LIBS) $(BENCH_LIBS_$*)
+		$(BS_LDFLAGS) $(LDFLAGS) $(TEST_LDFLAGS_$*) $(TEST_LIBS) $(LIBS) \
+		$(BENCH_LIBS_$*)
 
 $(BUILD)/gen/hub_sqlite.c: $(wildcard schema/hub/sqlite/*.sql) platform/tools/embed.sh
 	$(call say,GEN,$@)
