@@ -1,0 +1,1086 @@
+/*
+ * test_sync.c - the sync client against a real branchsync-hub on
+ * loopback TLS: enrollment (good, wrong code, a man in the middle),
+ * rounds between two devices and head office, retries that must not
+ * duplicate, the conflict scenarios of issue 5, clocks days off, kill -9
+ * in the middle of a sync, revocation, the watch loop's backoff, and a
+ * poisoned operation that must not stop the queue.
+ *
+ * Every test gets its own hub (init, a small head-office import, serve
+ * on a free port) and its own device stores.  Devices are stores made
+ * here with bs_store_create() and bs_tickets_init(), enrolled with codes
+ * the hub's own enroll-code command prints.  What head office sees is
+ * read from the hub's database directly.
+ *
+ * The device clock is bs_os_now_ms(), wrapped at link time
+ * (-Wl,--wrap=bs_os_now_ms) so that a device can be days fast or slow
+ * while the hub, a separate process, keeps the real time.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "agent/core/common.h"
+#include "agent/core/hlc.h"
+#include "agent/core/json.h"
+#include "agent/core/wire.h"
+#include "branchsync/sync.h"
+#include "branchsync/tickets.h"
+#include "platform/os.h"
+#include "testutil.h"
+
+#define T1 "01890a5d-ac96-774b-bcce-b302099a8001" /* BR01, s1, dispatched */
+#define T2 "01890a5d-ac96-774b-bcce-b302099a8002" /* BR01, s1, in progress */
+#define T3 "01890a5d-ac96-774b-bcce-b302099a8003" /* BR01, s2 */
+#define T4 "01890a5d-ac96-774b-bcce-b302099a8004" /* BR02, s9 */
+#define DAY_MS ((int64_t)24 * 3600 * 1000)
+
+/* --- the device clock ------------------------------------------------ */
+
+int64_t __real_bs_os_now_ms(void);
+int64_t __wrap_bs_os_now_ms(void);
+
+static int64_t skew_ms; /* added to the device clock */
+
+int64_t __wrap_bs_os_now_ms(void)
+{
+	return __real_bs_os_now_ms() + skew_ms;
+}
+
+/* --- hubs ------------------------------------------------------------ */
+
+struct hub {
+	char dir[600];
+	char url[128];
+	int port;
+	pid_t pid;
+};
+
+struct dev {
+	char dir[600];
+	char staff[16], branch[16], role[16];
+	bs_store *st;
+	int64_t skew_ms;
+	bs_sync_report rep;
+};
+
+static char tmp[512];
+static char hub_bin[700];
+static struct hub hub, hub2;
+static struct dev a, m; /* staff s1 and manager m1 of BR01 */
+
+/* Run branchsync-hub with args; the first line of its output to out. */
+static int hub_cmd(char *out, size_t cap, const char *fmt, ...)
+{
+	char cmd[3000], args[2200];
+	va_list ap;
+	FILE *p;
+	size_t n;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", hub_bin, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	if (out != NULL) {
+		out[0] = '\0';
+		if (fgets(out, (int)cap, p) != NULL) {
+			n = strlen(out);
+			while (n > 0 && out[n - 1] == '\n')
+				out[--n] = '\0';
+		}
+	}
+	while (fgetc(p) != EOF)
+		;
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void hub_start(struct hub *h, int port)
+{
+	char line[256] = "", listen[64], *p;
+	int fd[2];
+	FILE *f;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	assert_int_equal(pipe(fd), 0);
+	h->pid = fork();
+	assert_true(h->pid >= 0);
+	if (h->pid == 0) {
+		dup2(fd[1], 1);
+		close(fd[0]);
+		close(fd[1]);
+		execl(hub_bin, hub_bin, "serve", "--dir", h->dir, "--listen",
+		      listen, "--threads", "4", (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	f = fdopen(fd[0], "r");
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	p = strstr(line, "https://127.0.0.1:");
+	assert_non_null(p);
+	h->port = atoi(p + strlen("https://127.0.0.1:"));
+	/* The certificate names localhost. */
+	snprintf(h->url, sizeof(h->url), "https://localhost:%d", h->port);
+}
+
+static void hub_stop(struct hub *h)
+{
+	int st;
+
+	if (h->pid > 0) {
+		kill(h->pid, SIGTERM);
+		waitpid(h->pid, &st, 0);
+		h->pid = 0;
+	}
+}
+
+static const char export_text[] =
+	"{\"type\":\"header\",\"format\":\"branchsync-export\",\"version\":1}\n"
+	"{\"type\":\"customer\",\"id\":\"C-1\",\"name_masked\":\"张*\","
+	"\"phone_masked\":\"138****1234\",\"branch\":\"BR01\"}\n"
+	"{\"type\":\"archive\",\"id\":\"A-1\",\"customer_id\":\"C-1\","
+	"\"summary\":\"earlier complaint\",\"received_ms\":1700000000000}\n"
+	"{\"type\":\"category\",\"code\":\"ATM\",\"name\":\"ATM\"}\n"
+	"{\"type\":\"category\",\"code\":\"CARD\",\"name\":\"Cards\","
+	"\"risk_class\":\"product_dispute\"}\n"
+	"{\"type\":\"ticket\",\"id\":\"" T1 "\",\"ref\":\"VOC-1\","
+	"\"customer_id\":\"C-1\",\"channel\":\"phone\",\"status\":"
+	"\"dispatched\",\"subject\":\"ATM ate the card\",\"branch\":\"BR01\","
+	"\"assignee\":\"s1\",\"t0_ms\":1795000000000}\n"
+	"{\"type\":\"ticket\",\"id\":\"" T2 "\",\"ref\":\"VOC-2\","
+	"\"channel\":\"app\",\"status\":\"in_progress\",\"subject\":\"fee\","
+	"\"branch\":\"BR01\",\"assignee\":\"s1\",\"t0_ms\":1795000000000}\n"
+	"{\"type\":\"ticket\",\"id\":\"" T3 "\",\"ref\":\"VOC-3\","
+	"\"channel\":\"app\",\"status\":\"dispatched\",\"subject\":\"queue\","
+	"\"branch\":\"BR01\",\"assignee\":\"s2\",\"t0_ms\":1795000000000}\n"
+	"{\"type\":\"ticket\",\"id\":\"" T4 "\",\"ref\":\"VOC-4\","
+	"\"channel\":\"app\",\"status\":\"dispatched\",\"subject\":\"other\","
+	"\"branch\":\"BR02\",\"assignee\":\"s9\",\"t0_ms\":1795000000000}\n"
+	"{\"type\":\"activity\","
+	"\"id\":\"01890a5d-ac96-774b-bcce-b302099ae001\","
+	"\"ticket_id\":\"" T1 "\",\"kind\":\"call_log\",\"body\":\"logged\","
+	"\"author\":\"callcenter\",\"device_time_ms\":1795000000000}\n";
+
+/* A new hub in tmp/name with the export imported (not started). */
+static void hub_make(struct hub *h, const char *name, const char *export)
+{
+	char path[700];
+	FILE *f;
+
+	memset(h, 0, sizeof(*h));
+	snprintf(h->dir, sizeof(h->dir), "%s/%s", tmp, name);
+	assert_int_equal(hub_cmd(NULL, 0, "init --dir %s", h->dir), 0);
+	snprintf(path, sizeof(path), "%s/%s.jsonl", tmp, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(export, f);
+	fclose(f);
+	assert_int_equal(hub_cmd(NULL, 0, "import --dir %s %s", h->dir, path),
+			 0);
+}
+
+/* sql's first column as an integer, in the hub's database. */
+static long long hub_int(const struct hub *h, const char *fmt, ...)
+{
+	char sql[2000], path[700];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	long long v = -1;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/hub.db", h->dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+					 NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* sql's first column as text (static buffer; "" for none). */
+static const char *hub_text(const struct hub *h, const char *fmt, ...)
+{
+	static char out[8192];
+	char sql[2000], path[700];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%s/hub.db", h->dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+					 NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(s) == SQLITE_ROW &&
+	    sqlite3_column_type(s, 0) != SQLITE_NULL)
+		snprintf(out, sizeof(out), "%s", sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return out;
+}
+
+/* Run sql on the hub's database. */
+static void hub_exec(const struct hub *h, const char *sql)
+{
+	char path[700];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/hub.db", h->dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+					 NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/*
+ * Head office closes a ticket.  Written here the way the hub's `move`
+ * command writes it (change number, version, status, timeline entry):
+ * that command currently binds the branch as an integer
+ * (bs__hub_ho_move's parameter types) and fails.
+ */
+static void hub_ho_close(const struct hub *h, const char *ticket,
+			 const char *from)
+{
+	char sql[2000], hlc[BS__HLC_TEXT_LEN + 1];
+	int64_t now = __real_bs_os_now_ms();
+
+	bs__hlc_format(hlc, bs__hlc_make(now, 0));
+	snprintf(sql, sizeof(sql),
+		 "BEGIN IMMEDIATE;"
+		 "UPDATE counter SET value = value + 1 WHERE name = 'change';"
+		 "UPDATE ticket SET status = 'closed', closed_ms = %lld, "
+		 "updated_ms = %lld, version = version + 1, seq = (SELECT "
+		 "value FROM counter WHERE name = 'change') WHERE id = '%s';"
+		 "INSERT INTO activity (id, ticket_id, kind, visibility, body, "
+		 "author, device_time_ms, hub_time_ms, hlc, from_status, "
+		 "to_status, seq) VALUES ('01890a5d-ac96-774b-bcce-"
+		 "b302099ae0c1', '%s', 'status_change', 'internal', "
+		 "'duplicate', 'head-office', %lld, %lld, '%s', '%s', "
+		 "'closed', (SELECT value FROM counter WHERE name = "
+		 "'change'));"
+		 "COMMIT;", (long long)now, (long long)now, ticket, ticket,
+		 (long long)now, (long long)now, hlc, from);
+	hub_exec(h, sql);
+}
+
+/* --- devices ---------------------------------------------------------- */
+
+static void use(const struct dev *d)
+{
+	skew_ms = d->skew_ms;
+}
+
+static bs_key pin(const struct dev *d)
+{
+	return tu_pin(d->staff, TEST_PIN);
+}
+
+static void dev_make(struct dev *d, const char *name, const char *staff,
+		     const char *branch, const char *role)
+{
+	bs_store_opts o;
+	bs_key k;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "%s/%s", tmp, name);
+	snprintf(d->staff, sizeof(d->staff), "%s", staff);
+	snprintf(d->branch, sizeof(d->branch), "%s", branch);
+	snprintf(d->role, sizeof(d->role), "%s", role);
+	memset(&o, 0, sizeof(o));
+	o.kdf_ms = TEST_KDF_MS;
+	k = pin(d);
+	if (bs_store_create(&d->st, d->dir, &k, &o) != BS_OK)
+		fail_msg("create %s: %s", name, bs_last_error());
+	if (bs_tickets_init(d->st, staff, branch, role) != BS_OK)
+		fail_msg("init %s: %s", name, bs_last_error());
+}
+
+static void dev_close(struct dev *d)
+{
+	bs_store_close(d->st);
+	d->st = NULL;
+}
+
+static void dev_open(struct dev *d)
+{
+	bs_key k = pin(d);
+
+	if (bs_store_open(&d->st, d->dir, &k) != BS_OK)
+		fail_msg("open %s: %s", d->dir, bs_last_error());
+}
+
+static bs_sync_opts opts(void)
+{
+	bs_sync_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.connect_timeout_ms = 5000;
+	o.timeout_ms = 30000;
+	return o;
+}
+
+/* A fresh enrollment code of h for the device's staff. */
+static void code_for(const struct hub *h, const struct dev *d, char *code,
+		     size_t cap)
+{
+	assert_int_equal(hub_cmd(code, cap, "enroll-code --dir %s --branch "
+				 "%s --staff %s --role %s", h->dir, d->branch,
+				 d->staff, d->role), 0);
+	assert_int_equal(strlen(code), BS__WIRE_CODE_TEXT_LEN);
+}
+
+static void enroll(struct dev *d)
+{
+	bs_sync_opts o = opts();
+	char code[64];
+
+	code_for(&hub, d, code, sizeof(code));
+	use(d);
+	if (bs_sync_enroll(d->st, hub.url, code, &o) != BS_OK)
+		fail_msg("enroll %s: %s", d->staff, bs_last_error());
+}
+
+static int sync_rc(struct dev *d)
+{
+	bs_sync_opts o = opts();
+
+	use(d);
+	return bs_sync_round(&d->st, &o, &d->rep);
+}
+
+static void sync_ok(struct dev *d)
+{
+	if (sync_rc(d) != BS_OK)
+		fail_msg("sync %s: %s", d->staff, bs_last_error());
+}
+
+/* Local queries on a device. */
+static long long dev_int(struct dev *d, const char *fmt, ...)
+{
+	char sql[2000];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	return tu_int(d->st, sql);
+}
+
+static const char *dev_text(struct dev *d, const char *fmt, ...)
+{
+	static char out[8192];
+	char sql[2000];
+	sqlite3_stmt *s = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(bs_store_db(d->st), sql, -1, &s, NULL) !=
+	    SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(bs_store_db(d->st)));
+	if (sqlite3_step(s) == SQLITE_ROW &&
+	    sqlite3_column_type(s, 0) != SQLITE_NULL)
+		snprintf(out, sizeof(out), "%s", sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	return out;
+}
+
+static void reply(struct dev *d, const char *ticket, const char *text)
+{
+	use(d);
+	if (bs_ticket_add(d->st, ticket, BS_ACT_REPLY, text, NULL) != BS_OK)
+		fail_msg("reply on %s: %s", ticket, bs_last_error());
+}
+
+/*
+ * A free-text edit as the ticket code would write one (it has no call
+ * for it yet): the field and a ticket/update operation whose fields are
+ * {field: text} as the wire carries them, in one transaction.
+ */
+static void edit_text(struct dev *d, const char *ticket, const char *field,
+		      const char *text)
+{
+	char hlc[BS__HLC_TEXT_LEN + 1], sql[4000];
+	int64_t now;
+
+	use(d);
+	now = bs_os_now_ms() + dev_int(d, "SELECT coalesce((SELECT value FROM "
+				       "sync_state WHERE key = "
+				       "'hub_clock_offset_ms'), 0)");
+	bs__hlc_format(hlc, bs__hlc_make(now, 0));
+	sqlite3_snprintf(sizeof(sql), sql,
+		"BEGIN IMMEDIATE;"
+		"UPDATE ticket SET %s = %Q, local_dirty = 1 WHERE id = %Q;"
+		"INSERT INTO outbox (device_id, entity, entity_id, ticket_id, "
+		"op, fields, hlc, base_version, author, device_time_ms, "
+		"created_ms) SELECT (SELECT value FROM sync_state WHERE key = "
+		"'device_id'), 'ticket', %Q, %Q, 'update', "
+		"json_object(%Q, %Q), %Q, server_version, %Q, %lld, %lld FROM "
+		"ticket WHERE id = %Q;"
+		"COMMIT;", field, text, ticket, ticket, ticket, field, text,
+		hlc, d->staff, (long long)now, (long long)now, ticket);
+	tu_exec(d->st, sql);
+}
+
+/* --- fixture ---------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	char self[600];
+	ssize_t n;
+
+	(void)state;
+	bs__json_init();
+	skew_ms = 0;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+	/* BUILD/tests/integration/test_sync -> BUILD/branchsync-hub */
+	for (int up = 0; up < 3; up++)
+		*strrchr(self, '/') = '\0';
+	snprintf(hub_bin, sizeof(hub_bin), "%s/branchsync-hub", self);
+	snprintf(tmp, sizeof(tmp), "%s", tu_tempdir());
+	hub_make(&hub, "hub", export_text);
+	hub_start(&hub, 0);
+	memset(&hub2, 0, sizeof(hub2));
+	memset(&a, 0, sizeof(a));
+	memset(&m, 0, sizeof(m));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	skew_ms = 0;
+	dev_close(&a);
+	dev_close(&m);
+	hub_stop(&hub);
+	hub_stop(&hub2);
+	tu_rmrf(tmp);
+	return 0;
+}
+
+/* Two enrolled devices: a (staff s1) and m (manager m1), synced once. */
+static void two_devices(void)
+{
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	dev_make(&m, "laptop", "m1", "BR01", "manager");
+	enroll(&a);
+	enroll(&m);
+	sync_ok(&a);
+	sync_ok(&m);
+}
+
+/* --- enrollment -------------------------------------------------------- */
+
+static void test_sync__enroll_good(void **state)
+{
+	bs_sync_opts o = opts();
+	char code[64];
+
+	(void)state;
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	enroll(&a);
+	/* The CA and the key are inside the encrypted store. */
+	assert_string_equal(dev_text(&a, "SELECT value FROM sync_state WHERE "
+				     "key = 'enroll_state'"), "done");
+	assert_int_equal(dev_int(&a, "SELECT length(value) > 60 FROM "
+				 "sync_state WHERE key = 'device_key' AND "
+				 "typeof(value) = 'blob'"), 1);
+	assert_non_null(strstr(dev_text(&a, "SELECT value FROM sync_state "
+					"WHERE key = 'hub_ca_pem'"),
+			       "BEGIN CERTIFICATE"));
+	assert_string_equal(dev_text(&a, "SELECT value FROM sync_state WHERE "
+				     "key = 'scope'"),
+			    "{\"branch\":\"BR01\",\"staff\":\"s1\"}");
+	/* Nothing of it in plaintext beside the store. */
+	assert_false(tu_file_contains(tu_path(a.dir, "keys"),
+				      "BEGIN CERTIFICATE"));
+	/* The hub knows the device under the store's device id. */
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM device WHERE id "
+				 "= '%s' AND staff = 's1' AND branch = "
+				 "'BR01'", dev_text(&a, "SELECT value FROM "
+						    "sync_state WHERE key = "
+						    "'device_id'")), 1);
+	/* A signed round works: the two tickets of s1 arrive. */
+	sync_ok(&a);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket"), 2);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE id "
+				 "IN ('%s', '%s')", T1, T2), 2);
+	assert_true(a.rep.pages >= 1);
+	/* A second enrollment is refused and changes nothing. */
+	code_for(&hub, &a, code, sizeof(code));
+	assert_int_equal(bs_sync_enroll(a.st, hub.url, code, &o), BS_EEXISTS);
+}
+
+static void test_sync__enroll_wrong_code(void **state)
+{
+	bs_sync_opts o = opts();
+	char code[64], wrong[64];
+
+	(void)state;
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	code_for(&hub, &a, code, sizeof(code));
+	/* The right id with a wrong secret: the CA's MAC does not match,
+	 * the device stops before it trusts or sends anything. */
+	snprintf(wrong, sizeof(wrong), "%.5s%c%s", code,
+		 code[5] == '0' ? '1' : '0', code + 6);
+	assert_int_equal(bs_sync_enroll(a.st, hub.url, wrong, &o),
+			 BS_EBADKEY);
+	assert_non_null(strstr(bs_last_error(), "does not match"));
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM sync_state WHERE "
+				 "key IN ('hub_url', 'device_key', "
+				 "'hub_ca_pem', 'enroll_state')"), 0);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM device"), 0);
+	/* An unknown code id: refused by the hub. */
+	assert_int_equal(bs_sync_enroll(a.st, hub.url,
+					"ZZZZ-0000-0000-0000-0000", &o),
+			 BS_EREFUSED);
+	/* Not a code at all. */
+	assert_int_equal(bs_sync_enroll(a.st, hub.url, "hello", &o),
+			 BS_EINVAL);
+	/* Not https. */
+	assert_int_equal(bs_sync_enroll(a.st, "http://localhost:1", code, &o),
+			 BS_EINVAL);
+	/* The good code still works afterwards, once. */
+	assert_int_equal(bs_sync_enroll(a.st, hub.url, code, &o), BS_OK);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM device"), 1);
+}
+
+static void test_sync__enroll_mitm_refused(void **state)
+{
+	bs_sync_opts o = opts();
+	char code[64], id[8], secret[20], other[64];
+	int rc;
+
+	(void)state;
+	/* A second hub with its own CA plays the man in the middle. */
+	hub_make(&hub2, "mitm", export_text);
+	hub_start(&hub2, 0);
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	code_for(&hub, &a, code, sizeof(code));
+	assert_int_equal(bs__wire_code_parse(id, secret, code), BS_OK);
+	/* It answers to the code's id (which travels before anything is
+	 * trusted) with its own CA, MAC'd under a secret it made up. */
+	assert_int_equal(hub_cmd(other, sizeof(other), "enroll-code --dir %s "
+				 "--branch BR01 --staff s1", hub2.dir), 0);
+	{
+		char sql[300], oid[8], osec[20];
+
+		assert_int_equal(bs__wire_code_parse(oid, osec, other), BS_OK);
+		snprintf(sql, sizeof(sql), "UPDATE enroll_code SET id = '%s' "
+			 "WHERE id = '%s'", id, oid);
+		hub_exec(&hub2, sql);
+	}
+	rc = bs_sync_enroll(a.st, hub2.url, code, &o);
+	assert_int_equal(rc, BS_EBADKEY);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM sync_state WHERE "
+				 "key IN ('hub_url', 'device_key', "
+				 "'hub_ca_pem')"), 0);
+	assert_int_equal(hub_int(&hub2, "SELECT count(*) FROM device"), 0);
+
+	/* Enrolled with the real hub, the device trusts its CA only: the
+	 * other hub's certificate is refused at the TLS handshake. */
+	assert_int_equal(bs_sync_enroll(a.st, hub.url, code, &o), BS_OK);
+	sync_ok(&a);
+	{
+		char sql[300];
+
+		snprintf(sql, sizeof(sql), "UPDATE sync_state SET value = "
+			 "'%s' WHERE key = 'hub_url'", hub2.url);
+		tu_exec(a.st, sql);
+	}
+	reply(&a, T1, "sent to the wrong hub?");
+	rc = sync_rc(&a);
+	assert_int_equal(rc, BS_ENETWORK);
+	assert_non_null(strstr(bs_last_error(), "pinned"));
+	/* The reply waits, unsent, for the real hub. */
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox WHERE state "
+				 "<> 'answered'"), 1);
+	assert_int_equal(hub_int(&hub2, "SELECT count(*) FROM activity WHERE "
+				 "body = 'sent to the wrong hub?'"), 0);
+}
+
+static void test_sync__needs_enrollment(void **state)
+{
+	(void)state;
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	assert_int_equal(sync_rc(&a), BS_EINVAL);
+	assert_non_null(strstr(bs_last_error(), "enroll"));
+	/* Enrollment survives closing and opening the store. */
+	enroll(&a);
+	dev_close(&a);
+	dev_open(&a);
+	sync_ok(&a);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket"), 2);
+}
+
+/* --- rounds ------------------------------------------------------------ */
+
+static void progress_count(const bs_sync_progress *p, void *ud)
+{
+	int *n = ud;
+
+	if (p->phase == BS_SYNC_PULL)
+		n[0]++;
+	else
+		n[1]++;
+}
+
+static void test_sync__round_trip(void **state)
+{
+	char walkin[37], reply_id[37];
+	bs_new_ticket t;
+
+	(void)state;
+	two_devices();
+	/* Scope: the staff device has s1's two tickets, the manager the
+	 * branch's three; nobody has BR02's. */
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket"), 2);
+	assert_int_equal(dev_int(&m, "SELECT count(*) FROM ticket"), 3);
+	assert_int_equal(dev_int(&m, "SELECT count(*) FROM ticket WHERE id = "
+				 "'%s'", T4), 0);
+	/* The customer, the archive, the timeline came with T1. */
+	assert_string_equal(dev_text(&a, "SELECT name_masked FROM customer "
+				     "WHERE id = 'C-1'"), "张*");
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM customer_archive "
+				 "WHERE customer_id = 'C-1'"), 1);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM activity WHERE "
+				 "ticket_id = '%s' AND kind = 'call_log'",
+				 T1), 1);
+	/* The catalogue line the device can take arrived; the one without
+	 * a risk class was skipped, not fatal. */
+	assert_string_equal(dev_text(&a, "SELECT name FROM "
+				     "catalogue_category WHERE code = 'CARD'"),
+			    "Cards");
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM audit WHERE "
+				 "action = 'sync.catalogue_skipped'"), 1);
+
+	/* The tablet works offline: a reply, a move, a walk-in. */
+	use(&a);
+	assert_int_equal(bs_ticket_add(a.st, T1, BS_ACT_REPLY,
+				       "我们已联系您", reply_id), BS_OK);
+	assert_int_equal(bs_ticket_move(a.st, T1, "in_progress", NULL), BS_OK);
+	memset(&t, 0, sizeof(t));
+	t.category = "CARD";
+	t.channel = "branch";
+	t.subject = "Card swallowed at the counter";
+	t.description = "Customer came in, card kept by the machine";
+	t.customer_name = "王小明";
+	t.customer_phone = "13800001234";
+	assert_int_equal(bs_ticket_new(a.st, &t, walkin), BS_OK);
+	sync_ok(&a);
+	assert_int_equal(a.rep.pushed, 3);
+	assert_int_equal(a.rep.applied, 3);
+	/* The walk-in's full name and phone went with its operation and
+	 * were erased with the answer; the device keeps the masked
+	 * customer, still linked after the pull. */
+	assert_int_equal(a.rep.held, 0);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox WHERE "
+				 "sensitive IS NOT NULL"), 0);
+	assert_string_equal(dev_text(&a, "SELECT c.name_masked FROM ticket t "
+				     "JOIN customer c ON c.id = t.customer_id "
+				     "WHERE t.id = '%s'", walkin), "王*");
+	/* Answered operations keep their answer; the reply has the hub's
+	 * receipt time beside the device's. */
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox WHERE "
+				 "state = 'answered' AND answer IS NOT NULL"),
+			 3);
+	assert_int_equal(dev_int(&a, "SELECT hub_time_ms IS NOT NULL FROM "
+				 "activity WHERE id = '%s'", reply_id), 1);
+	assert_int_equal(dev_int(&a, "SELECT local_dirty FROM ticket WHERE "
+				 "id = '%s'", T1), 0);
+	/* Head office has them, the walk-in with its reference. */
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "id = '%s' AND body = '我们已联系您'",
+				 reply_id), 1);
+	assert_string_equal(hub_text(&hub, "SELECT status FROM ticket WHERE "
+				     "id = '%s'", T1), "in_progress");
+	assert_string_equal(hub_text(&hub, "SELECT branch || '/' || assignee "
+				     "FROM ticket WHERE id = '%s'", walkin),
+			    "BR01/s1");
+	assert_non_null(strstr(dev_text(&a, "SELECT ref FROM ticket WHERE "
+					"id = '%s'", walkin), "W-BR01-"));
+
+	/* The manager's laptop gets all of it. */
+	sync_ok(&m);
+	assert_string_equal(dev_text(&m, "SELECT status FROM ticket WHERE "
+				     "id = '%s'", T1), "in_progress");
+	assert_string_equal(dev_text(&m, "SELECT body FROM activity WHERE "
+				     "id = '%s'", reply_id),
+			    "我们已联系您");
+	assert_string_equal(dev_text(&m, "SELECT subject FROM ticket WHERE "
+				     "id = '%s'", walkin),
+			    "Card swallowed at the counter");
+	assert_true(dev_text(&m, "SELECT ref FROM ticket WHERE id = '%s'",
+			     walkin)[0] != '\0');
+	/* ... and answers with a note, which comes back to the tablet. */
+	use(&m);
+	assert_int_equal(bs_ticket_add(m.st, T1, BS_ACT_NOTE, "checked",
+				       NULL), BS_OK);
+	sync_ok(&m);
+	sync_ok(&a);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM activity WHERE "
+				 "ticket_id = '%s' AND body = 'checked'", T1),
+			 1);
+	/* A round with nothing to do changes nothing. */
+	{
+		long long acts = dev_int(&a, "SELECT count(*) FROM activity");
+		long long cur = dev_int(&a, "SELECT value FROM sync_state "
+					"WHERE key = 'pull_cursor'");
+
+		sync_ok(&a);
+		assert_int_equal(a.rep.pushed, 0);
+		assert_int_equal(dev_int(&a, "SELECT count(*) FROM activity"),
+				 acts);
+		assert_true(dev_int(&a, "SELECT value FROM sync_state WHERE "
+				    "key = 'pull_cursor'") >= cur);
+	}
+	assert_int_equal(bs_store_check(a.st), BS_OK);
+	assert_int_equal(bs_store_check(m.st), BS_OK);
+}
+
+static void test_sync__initial_sync_paged(void **state)
+{
+	char line[600], path[700];
+	int counts[2] = { 0, 0 }, i;
+	bs_sync_opts o = opts();
+	FILE *f;
+
+	(void)state;
+	/* Head office sends 120 more tickets to s1. */
+	snprintf(path, sizeof(path), "%s/more.jsonl", tmp);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"type\":\"header\",\"format\":\"branchsync-export\","
+	      "\"version\":1}\n", f);
+	for (i = 0; i < 120; i++) {
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"ticket\",\"id\":\"01890a5d-ac96-774b-"
+			 "bcce-b3020991%04d\",\"ref\":\"VOC-B%d\",\"channel\":"
+			 "\"phone\",\"status\":\"dispatched\",\"subject\":"
+			 "\"bulk %d\",\"branch\":\"BR01\",\"assignee\":\"s1\","
+			 "\"t0_ms\":1795000000000}\n", i, i, i);
+		fputs(line, f);
+	}
+	fclose(f);
+	assert_int_equal(hub_cmd(NULL, 0, "import --dir %s %s", hub.dir,
+				 path), 0);
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	enroll(&a);
+	o.page = 25;
+	o.progress = progress_count;
+	o.ud = counts;
+	use(&a);
+	assert_int_equal(bs_sync_round(&a.st, &o, &a.rep), BS_OK);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket"), 122);
+	assert_true(a.rep.pages >= 5);
+	assert_true(counts[0] >= 5);
+	assert_int_equal(a.rep.cursor, dev_int(&a, "SELECT value FROM "
+					       "sync_state WHERE key = "
+					       "'pull_cursor'"));
+	assert_int_equal(a.rep.cursor, hub_int(&hub, "SELECT max(seq) FROM "
+					       "ticket WHERE assignee = 's1'"));
+}
+
+/* --- conflicts ---------------------------------------------------------- */
+
+static void test_sync__concurrent_replies_both_kept(void **state)
+{
+	char ra[37], rm[37];
+
+	(void)state;
+	two_devices();
+	/* Both reply to T1 while apart: the tablet first, then the laptop;
+	 * the laptop reaches head office first. */
+	use(&a);
+	assert_int_equal(bs_ticket_add(a.st, T1, BS_ACT_REPLY,
+				       "first, from the tablet", ra), BS_OK);
+	usleep(5000);
+	use(&m);
+	assert_int_equal(bs_ticket_add(m.st, T1, BS_ACT_REPLY,
+				       "second, from the laptop", rm), BS_OK);
+	sync_ok(&m);
+	sync_ok(&a);
+	assert_int_equal(a.rep.applied, 1);
+	sync_ok(&m);
+	/* Both kept, everywhere, in the order they were written. */
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "id IN ('%s', '%s')", ra, rm), 2);
+	assert_int_equal(hub_int(&hub, "SELECT (SELECT hlc FROM activity "
+				 "WHERE id = '%s') < (SELECT hlc FROM "
+				 "activity WHERE id = '%s')", ra, rm), 1);
+	assert_string_equal(dev_text(&a, "SELECT group_concat(body, '|') "
+				     "FROM (SELECT body FROM activity WHERE "
+				     "ticket_id = '%s' AND kind = "
+				     "'customer_reply' ORDER BY hlc)", T1),
+			    "first, from the tablet|second, from the laptop");
+	assert_string_equal(dev_text(&m, "SELECT group_concat(body, '|') "
+				     "FROM (SELECT body FROM activity WHERE "
+				     "ticket_id = '%s' AND kind = "
+				     "'customer_reply' ORDER BY hlc)", T1),
+			    "first, from the tablet|second, from the laptop");
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM conflict"), 0);
+}
+
+static void test_sync__ho_closes_while_branch_replies(void **state)
+{
+	char r1[37];
+
+	(void)state;
+	two_devices();
+	/* The tablet replies on T2 (in progress) offline ... */
+	use(&a);
+	assert_int_equal(bs_ticket_add(a.st, T2, BS_ACT_REPLY,
+				       "we refunded the fee", r1), BS_OK);
+	/* ... while head office closes it. */
+	hub_ho_close(&hub, T2, "in_progress");
+	sync_ok(&a);
+	/* The reply is kept and the ticket flagged for head office. */
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "id = '%s'", r1), 1);
+	assert_int_equal(hub_int(&hub, "SELECT review FROM ticket WHERE id = "
+				 "'%s'", T2), 1);
+	assert_non_null(strstr(dev_text(&a, "SELECT answer FROM outbox WHERE "
+					"entity_id = '%s'", r1), "review"));
+	/* The device shows the close, keeps its reply, and says so. */
+	assert_string_equal(dev_text(&a, "SELECT status FROM ticket WHERE "
+				     "id = '%s'", T2), "closed");
+	assert_string_equal(dev_text(&a, "SELECT body FROM activity WHERE "
+				     "id = '%s'", r1), "we refunded the fee");
+	assert_int_equal(dev_int(&a, "SELECT flags & 2 FROM ticket WHERE id "
+				 "= '%s'", T2), 2);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM audit WHERE "
+				 "action = 'sync.review'"), 1);
+}
+
+static void test_sync__reassigned_away_kept_then_purged(void **state)
+{
+	char r1[37], *json = NULL;
+	long long id;
+
+	(void)state;
+	two_devices();
+	use(&a);
+	assert_int_equal(bs_ticket_add(a.st, T1, BS_ACT_REPLY,
+				       "reply written before the news", r1),
+			 BS_OK);
+	assert_int_equal(hub_cmd(NULL, 0, "assign --dir %s %s --branch BR01 "
+				 "--staff s2", hub.dir, T1), 0);
+	sync_ok(&a);
+	/* Refused (out of scope), kept as a conflict with the text ... */
+	assert_int_equal(a.rep.rejected, 1);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "id = '%s'", r1), 0);
+	id = dev_int(&a, "SELECT id FROM conflict WHERE reason = "
+		     "'out_of_scope' AND entity_id = '%s'", r1);
+	assert_true(id > 0);
+	assert_string_equal(dev_text(&a, "SELECT mine ->> '$.body' FROM "
+				     "conflict WHERE id = %lld", id),
+			    "reply written before the news");
+	/* ... and the ticket, its timeline and its customer are gone. */
+	assert_int_equal(a.rep.dropped, 1);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE id = "
+				 "'%s'", T1), 0);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM activity WHERE "
+				 "ticket_id = '%s'", T1), 0);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM customer WHERE id "
+				 "= 'C-1'"), 0);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM customer_archive"),
+			 0);
+	assert_int_equal(dev_int(&a, "SELECT purge FROM maintenance"), 0);
+	/* The conflict is listed with both sides, and resolving it keeps
+	 * the text. */
+	assert_int_equal(bs_conflict_list(a.st, 0, &json), BS_OK);
+	assert_non_null(strstr(json, "reply written before the news"));
+	bs_free(json);
+	assert_int_equal(bs_conflict_resolve(a.st, id, BS_RESOLVE_EDIT, "x"),
+			 BS_EINVAL);
+	assert_int_equal(bs_conflict_resolve(a.st, id, BS_RESOLVE_KEEP_MINE,
+					     NULL), BS_OK);
+	assert_int_equal(bs_conflict_resolve(a.st, id, BS_RESOLVE_KEEP_MINE,
+					     NULL), BS_EEXISTS);
+	assert_string_equal(dev_text(&a, "SELECT resolution || ':' || "
+				     "(mine ->> '$.body') FROM conflict WHERE "
+				     "id = %lld", id),
+			    "keep_mine:reply written before the news");
+	assert_int_equal(bs_conflict_list(a.st, 0, &json), BS_OK);
+	assert_string_equal(json, "[]");
+	bs_free(json);
+	/* The manager still has the ticket (it stayed in the branch). */
+	sync_ok(&m);
+	assert_string_equal(dev_text(&m, "SELECT assignee FROM ticket WHERE "
+				     "id = '%s'", T1), "s2");
+}
+
+static void test_sync__free_text_last_writer_wins(void **state)
+{
+	long long id;
+	char *json = NULL;
+
+	(void)state;
+	two_devices();
+	/* Both edit T1's outcome while apart; the laptop's edit is later
+	 * but reaches head office first. */
+	edit_text(&a, T1, "outcome", "refund by the tablet");
+	usleep(5000);
+	edit_text(&m, T1, "outcome", "refund by the laptop");
+	sync_ok(&m);
+	sync_ok(&a);
+	/* The later writer won; the tablet's text lost and is kept. */
+	assert_int_equal(a.rep.merged, 1);
+	assert_string_equal(hub_text(&hub, "SELECT outcome FROM ticket WHERE "
+				     "id = '%s'", T1), "refund by the laptop");
+	assert_string_equal(dev_text(&a, "SELECT outcome FROM ticket WHERE "
+				     "id = '%s'", T1), "refund by the laptop");
+	id = dev_int(&a, "SELECT id FROM conflict WHERE field = 'outcome' "
+		     "AND reason = 'last_writer_wins'");
+	assert_true(id > 0);
+	assert_string_equal(dev_text(&a, "SELECT json(mine) || json(theirs) "
+				     "FROM conflict WHERE id = %lld", id),
+			    "\"refund by the tablet\"\"refund by the laptop\"");
+	assert_int_equal(bs_conflict_show(a.st, id, &json), BS_OK);
+	assert_non_null(strstr(json, "\"current\":\"refund by the laptop\""));
+	bs_free(json);
+	/* Kept at head office too. */
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM conflict WHERE "
+				 "ticket_id = '%s' AND lost = 'refund by the "
+				 "tablet'", T1), 1);
+	/* The tablet keeps its text after all: a new, later edit. */
+	use(&a);
+	assert_int_equal(bs_conflict_resolve(a.st, id, BS_RESOLVE_KEEP_MINE,
+					     NULL), BS_OK);
+	sync_ok(&a);
+	sync_ok(&m);
+	assert_string_equal(hub_text(&hub, "SELECT outcome FROM ticket WHERE "
+				     "id = '%s'", T1), "refund by the tablet");
+	assert_string_equal(dev_text(&m, "SELECT outcome FROM ticket WHERE "
+				     "id = '%s'", T1), "refund by the tablet");
+	assert_string_equal(dev_text(&a, "SELECT outcome FROM ticket WHERE "
+				     "id = '%s'", T1), "refund by the tablet");
+	/* The loser's text is still in the record. */
+	assert_string_equal(dev_text(&a, "SELECT mine ->> '$' FROM conflict "
+				     "WHERE id = %lld", id),
+			    "refund by the tablet");
+}
+
+static void test_sync__clock_three_days_off(void **state)
+{
+	char ra[37], rm[37];
+
+	(void)state;
+	/* The tablet's clock is three days fast, the laptop's three days
+	 * slow; both were that way when they enrolled. */
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	dev_make(&m, "laptop", "m1", "BR01", "manager");
+	a.skew_ms = 3 * DAY_MS;
+	m.skew_ms = -3 * DAY_MS;
+	enroll(&a);
+	enroll(&m);
+	sync_ok(&a);
+	sync_ok(&m);
+	/* Each learned how far off it is. */
+	assert_true(llabs((long long)(a.rep.offset_ms + 3 * DAY_MS)) < 60000);
+	assert_true(llabs((long long)(m.rep.offset_ms - 3 * DAY_MS)) < 60000);
+	/* The tablet writes first, the laptop after: the order survives
+	 * although the tablet's clock reads six days later. */
+	reply(&a, T1, "written first (clock fast)");
+	usleep(20000);
+	reply(&m, T1, "written second (clock slow)");
+	use(&m);
+	assert_int_equal(bs_ticket_add(m.st, T1, BS_ACT_NOTE, "m", rm), BS_OK);
+	sync_ok(&m);
+	sync_ok(&a);
+	sync_ok(&m);
+	assert_string_equal(hub_text(&hub, "SELECT group_concat(body, '|') "
+				     "FROM (SELECT body FROM activity WHERE "
+				     "ticket_id = '%s' AND kind = "
+				     "'customer_reply' ORDER BY hlc)", T1),
+			    "written first (clock fast)|"
+			    "written second (clock slow)");
+	/* Stamps are on the hub's time, not the devices' own. */
+	assert_true(llabs(hub_int(&hub, "SELECT max(device_time_ms) - "
+				  "max(hub_time_ms) FROM activity WHERE "
+				  "ticket_id = '%s' AND body LIKE 'written "
+				  "first%%'", T1) - 3 * DAY_MS) < 60000);
+	(void)ra;
+	/* A clock that jumps eight days ahead after the last sync: the
+	 * signature's clock is relearned, but the stamp of what it wrote
+	 * is absurdly in the future, and the hub refuses it; the text is
+	 * kept as a conflict. */
+	a.skew_ms = 11 * DAY_MS;
+	reply(&a, T1, "from next week");
+	sync_ok(&a);
+	assert_int_equal(a.rep.rejected, 1);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "body = 'from next week'"), 0);
+	assert_string_equal(dev_text(&a, "SELECT reason || ':' || (mine ->> "
+				     "'$.body') FROM conflict"),
+			    "invalid:from next week");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sync__enroll_good, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sync__enroll_wrong_code,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync__enroll_mitm_refused,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync__needs_enrollment,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync__round_trip, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sync__initial_sync_paged,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__concurrent_replies_both_kept, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__ho_closes_while_branch_replies, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__reassigned_away_kept_then_purged, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__free_text_last_writer_wins, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_sync__clock_three_days_off,
+						setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
