@@ -413,12 +413,20 @@ int bs__net_request(struct bs__net *n, struct bs__resp *out,
 		return rc;
 	for (tries = 0;; tries++) {
 		rc = attempt(n, out, method, target, buf, len, sign);
-		/* A clock the hub finds skewed: the refusal carried the
-		 * hub's time, so the second attempt signs with it. */
+		/*
+		 * A clock the hub finds skewed: the refusal carried the
+		 * hub's time, so the second attempt signs with it.  A nonce
+		 * seen before: libcurl resent the request on a fresh
+		 * connection after the first one died with the request
+		 * delivered but no answer back; a new signature makes it a
+		 * new request, and every request is safe to repeat (pulls
+		 * read, pushes are answered by op id).
+		 */
 		if (rc == BS_EBADKEY && sign && tries == 0 &&
 		    out->cause != NULL &&
-		    strcmp(out->cause, "clock_skew") == 0 &&
-		    out->hub_time_ms > 0) {
+		    ((strcmp(out->cause, "clock_skew") == 0 &&
+		      out->hub_time_ms > 0) ||
+		     strcmp(out->cause, "replayed") == 0)) {
 			bs__resp_free(out);
 			continue;
 		}
