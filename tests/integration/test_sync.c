@@ -39,6 +39,7 @@
 #include "branchsync/sync.h"
 #include "branchsync/tickets.h"
 #include "platform/os.h"
+#include "proxy.h"
 #include "testutil.h"
 
 #define T1 "01890a5d-ac96-774b-bcce-b302099a8001" /* BR01, s1, dispatched */
@@ -291,6 +292,17 @@ static void hub_ho_close(const struct hub *h, const char *ticket,
 		 "COMMIT;", (long long)now, (long long)now, ticket, ticket,
 		 (long long)now, (long long)now, hlc, from);
 	hub_exec(h, sql);
+}
+
+/* Whether a failure message is one of a link or a hub that failed (the
+ * kinds a later round cures), judged by its wording. */
+static int cured_by_retry(const char *msg)
+{
+	return strstr(msg, "cannot reach") != NULL ||
+	       strstr(msg, "no answer") != NULL ||
+	       strstr(msg, "not a protocol document") != NULL ||
+	       strstr(msg, "answered 5") != NULL ||
+	       strstr(msg, "does not match") != NULL;
 }
 
 /* --- devices ---------------------------------------------------------- */
@@ -1051,6 +1063,413 @@ static void test_sync__clock_three_days_off(void **state)
 			    "invalid:from next week");
 }
 
+static void test_sync__concurrent_moves(void **state)
+{
+	(void)state;
+	two_devices();
+	/* The tablet acknowledges T1 while the manager starts work on it;
+	 * the manager's move reaches head office first. */
+	use(&a);
+	assert_int_equal(bs_ticket_move(a.st, T1, "acknowledged", NULL),
+			 BS_OK);
+	use(&m);
+	assert_int_equal(bs_ticket_move(m.st, T1, "in_progress", NULL), BS_OK);
+	sync_ok(&m);
+	sync_ok(&a);
+	/* Head office stands at in_progress (states.md, rule 7); the
+	 * tablet's move is kept in the timeline and shown as a conflict. */
+	assert_string_equal(hub_text(&hub, "SELECT status FROM ticket WHERE "
+				     "id = '%s'", T1), "in_progress");
+	assert_int_equal(a.rep.merged, 1);
+	assert_string_equal(dev_text(&a, "SELECT status FROM ticket WHERE "
+				     "id = '%s'", T1), "in_progress");
+	assert_string_equal(dev_text(&a, "SELECT reason || ':' || field || "
+				     "':' || (theirs ->> '$.status') FROM "
+				     "conflict"),
+			    "superseded:status:in_progress");
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "ticket_id = '%s' AND kind = 'status_change' "
+				 "AND to_status = 'acknowledged'", T1), 1);
+	/* Taking theirs closes it; the record stays. */
+	assert_int_equal(bs_conflict_resolve(a.st, dev_int(&a, "SELECT id "
+							   "FROM conflict"),
+					     BS_RESOLVE_TAKE_THEIRS, NULL),
+			 BS_OK);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM conflict WHERE "
+				 "resolution = 'take_theirs'"), 1);
+}
+
+static void test_sync__walkins_for_one_customer(void **state)
+{
+	char ta[37], tm[37];
+	bs_new_ticket t;
+
+	(void)state;
+	two_devices();
+	memset(&t, 0, sizeof(t));
+	t.category = "CARD";
+	t.channel = "branch";
+	t.subject = "Card blocked";
+	t.description = "Customer at the counter";
+	t.customer_name = "李四";
+	t.customer_phone = "13912345678";
+	use(&a);
+	assert_int_equal(bs_ticket_new(a.st, &t, ta), BS_OK);
+	t.subject = "Card blocked (phone call)";
+	use(&m);
+	assert_int_equal(bs_ticket_new(m.st, &t, tm), BS_OK);
+	sync_ok(&a);
+	sync_ok(&m);
+	sync_ok(&a);
+	/* Both registrations are kept, each with its own reference. */
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM ticket WHERE "
+				 "id IN ('%s', '%s') AND ref LIKE 'W-BR01-%%'",
+				 ta, tm), 2);
+	assert_int_equal(dev_int(&m, "SELECT count(*) FROM ticket WHERE id IN "
+				 "('%s', '%s')", ta, tm), 2);
+	/* Both devices show the same masked customer on their own. */
+	assert_string_equal(dev_text(&a, "SELECT c.phone_masked FROM ticket t "
+				     "JOIN customer c ON c.id = t.customer_id "
+				     "WHERE t.id = '%s'", ta), "139****5678");
+}
+
+/* --- faults ------------------------------------------------------------- */
+
+static void test_sync__retry_after_lost_answer(void **state)
+{
+	char r1[37], first[4096];
+
+	(void)state;
+	two_devices();
+	use(&a);
+	assert_int_equal(bs_ticket_add(a.st, T1, BS_ACT_REPLY, "only once",
+				       r1), BS_OK);
+	assert_int_equal(bs_ticket_move(a.st, T1, "in_progress", NULL), BS_OK);
+	sync_ok(&a);
+	snprintf(first, sizeof(first), "%s", dev_text(&a, "SELECT "
+						      "group_concat(answer, "
+						      "'|') FROM outbox"));
+	/* The answers were lost on the way back: the device only knows
+	 * it sent the batch. */
+	tu_exec(a.st, "UPDATE outbox SET state = 'sent', result = NULL, "
+		"answer = NULL, answered_ms = NULL");
+	sync_ok(&a);
+	/* The same push again: the same answers, byte for byte, nothing
+	 * applied twice. */
+	assert_string_equal(dev_text(&a, "SELECT group_concat(answer, '|') "
+				     "FROM outbox"), first);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "body = 'only once'"), 1);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM history WHERE "
+				 "ticket_id = '%s' AND action IN "
+				 "('activity.append', 'ticket.move')", T1), 2);
+	assert_int_equal(dev_int(&a, "SELECT max(attempts) FROM outbox"), 2);
+}
+
+/* Point a device at another address of its hub. */
+static void set_url(struct dev *d, int port)
+{
+	char sql[300];
+
+	snprintf(sql, sizeof(sql), "UPDATE sync_state SET value = "
+		 "'https://localhost:%d' WHERE key = 'hub_url'", port);
+	tu_exec(d->st, sql);
+}
+
+static void test_sync__link_cut_after_n_bytes(void **state)
+{
+	struct tu_proxy *px;
+	char text[64];
+	long n;
+	int i = 0, failed = 0;
+
+	(void)state;
+	two_devices();
+	px = tu_proxy_start(hub.port);
+	assert_non_null(px);
+	set_url(&a, tu_proxy_port(px));
+	/* For many N, the link drops after N bytes of the answers (and,
+	 * every other time, of the requests), in the middle of the TLS
+	 * handshake, of a push answer or of a pull page. */
+	for (n = 60; n < 4000; n += 131, i++) {
+		snprintf(text, sizeof(text), "cut %ld", n);
+		reply(&a, i % 2 ? T1 : T2, text);
+		if (i % 2)
+			tu_proxy_cut(px, n / 3, -1, 1);
+		else
+			tu_proxy_cut(px, -1, n, 1);
+		if (sync_rc(&a) != BS_OK) {
+			failed++;
+			if (!cured_by_retry(bs_last_error()))
+				fail_msg("N=%ld: %s", n, bs_last_error());
+		}
+		/* The next round recovers by itself. */
+		sync_ok(&a);
+		assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox "
+					 "WHERE state <> 'answered'"), 0);
+	}
+	print_message("  %d of %d rounds cut, %d cuts\n", failed, i,
+		      tu_proxy_cuts(px));
+	assert_true(failed > i / 3);
+	assert_true(tu_proxy_cuts(px) >= failed);
+	/* Nothing lost, nothing twice. */
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "body LIKE 'cut %%'"), i);
+	assert_int_equal(hub_int(&hub, "SELECT count(DISTINCT body) FROM "
+				 "activity WHERE body LIKE 'cut %%'"), i);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM activity WHERE "
+				 "body LIKE 'cut %%' AND hub_time_ms IS NOT "
+				 "NULL"), i);
+	/* And the device agrees with head office. */
+	sync_ok(&m);
+	assert_int_equal(dev_int(&m, "SELECT count(*) FROM activity WHERE "
+				 "body LIKE 'cut %%'"), i);
+	assert_int_equal(bs_store_check(a.st), BS_OK);
+	tu_proxy_stop(px);
+}
+
+static void test_sync__kill_during_sync(void **state)
+{
+	char line[600], path[700], text[64];
+	int i, k, st, replies = 0;
+	pid_t pid;
+	FILE *f;
+
+	(void)state;
+	/* A large first sync (130 tickets) and a long outbox, sent in
+	 * small batches and pages so that a sync has many steps. */
+	snprintf(path, sizeof(path), "%s/more.jsonl", tmp);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"type\":\"header\",\"format\":\"branchsync-export\","
+	      "\"version\":1}\n", f);
+	for (i = 0; i < 130; i++) {
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"ticket\",\"id\":\"01890a5d-ac96-774b-"
+			 "bcce-b3020992%04d\",\"ref\":\"VOC-K%d\",\"channel\":"
+			 "\"phone\",\"status\":\"dispatched\",\"subject\":"
+			 "\"kill %d\",\"branch\":\"BR01\",\"assignee\":\"s1\","
+			 "\"t0_ms\":1795000000000}\n", i, i, i);
+		fputs(line, f);
+	}
+	fclose(f);
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	enroll(&a);
+	sync_ok(&a);
+	assert_int_equal(hub_cmd(NULL, 0, "import --dir %s %s", hub.dir,
+				 path), 0);
+	srand(4711);
+	for (k = 0; k < 14; k++) {
+		use(&a);
+		for (i = 0; i < 12; i++) {
+			snprintf(text, sizeof(text), "kill reply %d", replies++);
+			reply(&a, i % 2 ? T1 : T2, text);
+		}
+		dev_close(&a);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			bs_sync_opts o = opts();
+			bs_key key = pin(&a);
+			bs_store *s = NULL;
+
+			o.batch = 3;
+			o.page = 4;
+			if (bs_store_open(&s, a.dir, &key) != BS_OK)
+				_exit(3);
+			for (;;)
+				if (bs_sync_round(&s, &o, NULL) == BS_OK)
+					break;
+			bs_store_close(s);
+			_exit(0);
+		}
+		usleep((useconds_t)(rand() % 250000));
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		/* Whatever the moment, the store opens and is whole. */
+		dev_open(&a);
+		assert_int_equal(bs_store_check(a.st), BS_OK);
+		/* The cursor never runs ahead of what was applied. */
+		assert_true(dev_int(&a, "SELECT count(*) FROM ticket") >=
+			    dev_int(&a, "SELECT coalesce((SELECT value FROM "
+				    "sync_state WHERE key = 'pull_cursor'), "
+				    "0) > 0"));
+	}
+	sync_ok(&a);
+	/* Every reply reached head office exactly once. */
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox WHERE state "
+				 "<> 'answered'"), 0);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "body LIKE 'kill reply %%'"), replies);
+	assert_int_equal(hub_int(&hub, "SELECT count(DISTINCT body) FROM "
+				 "activity WHERE body LIKE 'kill reply %%'"),
+			 replies);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM op WHERE "
+				 "device_id = '%s'", dev_text(&a, "SELECT value "
+				 "FROM sync_state WHERE key = 'device_id'")),
+			 dev_int(&a, "SELECT count(*) FROM outbox"));
+	/* The device has every ticket of its scope, and the same timeline
+	 * as head office. */
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket"), 132);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM activity WHERE "
+				 "body LIKE 'kill reply %%' AND hub_time_ms IS "
+				 "NOT NULL"), replies);
+	assert_int_equal(dev_int(&a, "SELECT value FROM sync_state WHERE key "
+				 "= 'pull_cursor'"),
+			 hub_int(&hub, "SELECT max(seq) FROM ticket WHERE "
+				 "assignee = 's1'"));
+}
+
+static void test_sync__revoked_device_wipes_itself(void **state)
+{
+	char dev_id[64];
+	bs_key k;
+	bs_store *st = NULL;
+
+	(void)state;
+	two_devices();
+	reply(&a, T1, "unsent when revoked");
+	snprintf(dev_id, sizeof(dev_id), "%s", dev_text(&a, "SELECT value "
+							"FROM sync_state "
+							"WHERE key = "
+							"'device_id'"));
+	assert_int_equal(hub_cmd(NULL, 0, "revoke --dir %s %s", hub.dir,
+				 dev_id), 0);
+	assert_int_equal(sync_rc(&a), BS_EREVOKED);
+	assert_null(a.st);
+	/* Keys and data are gone: nothing opens any more. */
+	assert_false(bs_os_exists(tu_path(a.dir, "keys")));
+	assert_false(bs_os_exists(tu_path(a.dir, "store-1.db")));
+	k = pin(&a);
+	assert_int_not_equal(bs_store_open(&st, a.dir, &k), BS_OK);
+	/* The other device goes on. */
+	sync_ok(&m);
+}
+
+/* --- the watch loop ------------------------------------------------------ */
+
+static void test_sync__backoff(void **state)
+{
+	unsigned f;
+	int64_t d, prev_max = 0;
+
+	(void)state;
+	for (f = 0; f < 40; f++) {
+		int64_t lo = INT64_MAX, hi = 0;
+		uint32_t r;
+
+		for (r = 0; r < 2000; r++) {
+			d = bs_sync_backoff_ms(f, 1000, 300000,
+					       r * 2654435761u);
+			if (d < lo)
+				lo = d;
+			if (d > hi)
+				hi = d;
+		}
+		/* Never more than the cap, never less than half the step. */
+		assert_true(hi <= 300000);
+		assert_true(lo >= (f < 9 ? (1000 << f) / 2 : 150000) - 1);
+		/* Jitter: the delays spread. */
+		assert_true(hi - lo >= (f < 9 ? (1000 << f) / 4 : 75000));
+		assert_true(hi >= prev_max);
+		prev_max = hi;
+	}
+	assert_int_equal(bs_sync_backoff_ms(0, 0, 0, 7), 1);
+}
+
+struct watch_log {
+	int failures, successes;
+	int64_t max_wait;
+	int started;
+};
+
+static void on_event(int rc, const bs_sync_report *r, int64_t next_ms,
+		     void *ud)
+{
+	struct watch_log *w = ud;
+
+	(void)r;
+	if (rc == BS_OK) {
+		w->successes++;
+		return;
+	}
+	w->failures++;
+	if (next_ms > w->max_wait)
+		w->max_wait = next_ms;
+	/* The hub comes back after a few failed rounds, on its port. */
+	if (w->failures == 4 && !w->started) {
+		hub_start(&hub, hub.port);
+		w->started = 1;
+	}
+}
+
+static int stop_when_sent(void *ud)
+{
+	struct watch_log *w = ud;
+
+	return w->successes > 0 &&
+	       dev_int(&a, "SELECT count(*) FROM outbox WHERE state <> "
+		       "'answered'") == 0;
+}
+
+static void test_sync__watch_backs_off_and_never_gives_up(void **state)
+{
+	bs_sync_watch_opts o;
+	struct watch_log w;
+
+	(void)state;
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	enroll(&a);
+	sync_ok(&a);
+	hub_stop(&hub);
+	reply(&a, T1, "written while the hub was down");
+	memset(&w, 0, sizeof(w));
+	memset(&o, 0, sizeof(o));
+	o.sync = opts();
+	o.sync.connect_timeout_ms = 1000;
+	o.interval_ms = 60000;
+	o.poll_ms = 10;
+	o.settle_ms = 10;
+	o.backoff_min_ms = 20;
+	o.backoff_max_ms = 160;
+	o.stop = stop_when_sent;
+	o.event = on_event;
+	o.ud = &w;
+	use(&a);
+	assert_int_equal(bs_sync_watch(&a.st, &o), BS_OK);
+	assert_true(w.failures >= 4);
+	assert_true(w.max_wait <= 160);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "body = 'written while the hub was down'"), 1);
+}
+
+static void test_sync__bad_operation_does_not_block_the_queue(void **state)
+{
+	(void)state;
+	two_devices();
+	reply(&a, T1, "good before");
+	/* An operation the hub cannot take (a kind protocol 1 lacks)
+	 * between two good ones. */
+	tu_exec(a.st, "INSERT INTO outbox (device_id, entity, entity_id, "
+		"ticket_id, op, fields, hlc, base_version, author, "
+		"device_time_ms, created_ms) SELECT value, 'activity', "
+		"'01890a5d-ac96-774b-bcce-b302099aee01', '" T1 "', 'append', "
+		"'{\"kind\":\"telegram\",\"body\":\"stop\"}', "
+		"'0190000000000000', 1, 's1', 1, 1 FROM sync_state WHERE key = "
+		"'device_id'");
+	reply(&a, T1, "good after");
+	sync_ok(&a);
+	assert_int_equal(a.rep.applied, 2);
+	assert_int_equal(a.rep.rejected, 1);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "body IN ('good before', 'good after')"), 2);
+	assert_string_equal(dev_text(&a, "SELECT reason || ':' || (mine ->> "
+				     "'$.body') FROM conflict"),
+			    "invalid:stop");
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox WHERE state "
+				 "<> 'answered'"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1080,6 +1499,26 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_sync__clock_three_days_off,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync__concurrent_moves,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__walkins_for_one_customer, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__retry_after_lost_answer, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__link_cut_after_n_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync__kill_during_sync,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__revoked_device_wipes_itself, setup,
+			teardown),
+		cmocka_unit_test(test_sync__backoff),
+		cmocka_unit_test_setup_teardown(
+			test_sync__watch_backs_off_and_never_gives_up, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__bad_operation_does_not_block_the_queue,
+			setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
