@@ -9,7 +9,7 @@
  *
  * A row's fields are the operation's fields exactly as the wire carries
  * them (schema/outbox.md); translate() adds the envelope and, for a
- * walk-in, the customer's full values from the row's sensitive part,
+ * walk-in, the customer's contact from the row's sensitive part,
  * which is erased in the transaction that stores the answer.
  * Operations protocol version 1 has no form for are held: never sent,
  * never dropped, marked with why.
@@ -145,7 +145,8 @@ static const cJSON *member(const cJSON *o, const char *k)
 /*
  * Build o->wire, or leave it NULL for an operation that is held: the
  * row's fields as they are (schema/outbox.md), and for a walk-in the
- * customer's full values from the sensitive part.
+ * customer's full contact from the sensitive part, as the operation's
+ * "customer" member beside its fields (protocol.md, ticket/create).
  */
 static int translate(struct row *o)
 {
@@ -161,10 +162,6 @@ static int translate(struct row *o)
 		return HELD;
 	if ((f = cJSON_Duplicate(o->fields, 1)) == NULL)
 		return bs__error_code(BS_ENOMEM);
-	if (strcmp(o->op, "create") == 0 && cJSON_IsObject(cust) &&
-	    !cJSON_HasObjectItem(f, "customer") &&
-	    (rc = bs__json_put(f, "customer", cJSON_Duplicate(cust, 1))))
-		goto fail;
 	if ((w = cJSON_CreateObject()) == NULL) {
 		rc = bs__error_code(BS_ENOMEM);
 		goto fail;
@@ -184,6 +181,10 @@ static int translate(struct row *o)
 			  : bs__json_put_null(w, "base_version")) ||
 	    (rc = bs__json_put_str(w, "author", o->author)) ||
 	    (rc = bs__json_put_int(w, "device_time_ms", o->device_ms)))
+		goto fail;
+	/* Beside the fields: not a ticket field, never merged. */
+	if (strcmp(o->op, "create") == 0 && cJSON_IsObject(cust) &&
+	    (rc = bs__json_put(w, "customer", cJSON_Duplicate(cust, 1))))
 		goto fail;
 	o->wire = w;
 	return BS_OK;

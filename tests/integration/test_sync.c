@@ -745,6 +745,10 @@ static void test_sync__round_trip(void **state)
 			    "BR01/s1");
 	assert_non_null(strstr(dev_text(&a, "SELECT ref FROM ticket WHERE "
 					"id = '%s'", walkin), "W-BR01-"));
+	/* Only head office has the walk-in's full contact. */
+	assert_string_equal(hub_text(&hub, "SELECT name || ' ' || phone FROM "
+				     "contact WHERE ticket_id = '%s'", walkin),
+			    "王小明 13800001234");
 
 	/* The manager's laptop gets all of it. */
 	sync_ok(&m);
@@ -1262,7 +1266,8 @@ static void test_sync__kill_during_sync(void **state)
 	for (k = 0; k < 14; k++) {
 		use(&a);
 		for (i = 0; i < 12; i++) {
-			snprintf(text, sizeof(text), "kill reply %d", replies++);
+			snprintf(text, sizeof(text), "kill reply %d",
+				 replies++);
 			reply(&a, i % 2 ? T1 : T2, text);
 		}
 		dev_close(&a);
@@ -1305,8 +1310,9 @@ static void test_sync__kill_during_sync(void **state)
 				 "activity WHERE body LIKE 'kill reply %%'"),
 			 replies);
 	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM op WHERE "
-				 "device_id = '%s'", dev_text(&a, "SELECT value "
-				 "FROM sync_state WHERE key = 'device_id'")),
+				 "device_id = '%s'",
+				 dev_text(&a, "SELECT value FROM sync_state "
+					  "WHERE key = 'device_id'")),
 			 dev_int(&a, "SELECT count(*) FROM outbox"));
 	/* The device has every ticket of its scope, and the same timeline
 	 * as head office. */
