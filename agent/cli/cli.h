@@ -54,6 +54,9 @@ int cmd_new(struct cli *c, int argc, char **argv);
 int cmd_search(struct cli *c, int argc, char **argv);
 int cmd_categories(struct cli *c, int argc, char **argv);
 int cmd_templates(struct cli *c, int argc, char **argv);
+int cmd_enroll(struct cli *c, int argc, char **argv);
+int cmd_sync(struct cli *c, int argc, char **argv);
+int cmd_conflicts(struct cli *c, int argc, char **argv);
 
 /* Every command, NULL-terminated (main.c). */
 extern const struct command bs__commands[];

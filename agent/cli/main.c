@@ -54,6 +54,25 @@ const struct command bs__commands[] = {
 	{ "categories", cmd_categories, "", "the classification codes", NULL },
 	{ "templates", cmd_templates, "[--category CODE]",
 	  "the response templates", NULL },
+	{ "enroll", cmd_enroll, "HUB_URL CODE",
+	  "register this device with head office's hub",
+	  "HUB_URL is https://host:port; CODE is the one-time code IT gave\n"
+	  "(e.g. 7KQD-9XG2-M4TB-HW0C-ZR5E).  The hub's certificate is checked\n"
+	  "against the code and pinned: no other is ever trusted." },
+	{ "sync", cmd_sync, "[--watch [--interval SECONDS]]",
+	  "send your changes to head office and fetch theirs",
+	  "One round: the outbox goes to the hub, then the changes in your\n"
+	  "scope come back, page by page.  --watch keeps running: a round\n"
+	  "soon after each change and every --interval seconds (default\n"
+	  "300), retrying with growing delays while the hub is unreachable.\n"
+	  "A device head office has revoked wipes its store." },
+	{ "conflicts", cmd_conflicts,
+	  "[--all] | show ID | resolve ID --keep-mine|--take-theirs|--edit "
+	  "TEXT|-",
+	  "what head office refused or overruled, with both sides",
+	  "Nothing is deleted: resolving records the decision beside both\n"
+	  "texts.  --keep-mine and --edit send your text again as a new\n"
+	  "change where the ticket is still on this device." },
 	{ "passwd", cmd_passwd, "", "change your PIN",
 	  "Asks for the current PIN, then the new one twice (with --pin-fd:\n"
 	  "two lines, current then new)." },
