@@ -1352,6 +1352,71 @@ static void test_sync__revoked_device_wipes_itself(void **state)
 	sync_ok(&m);
 }
 
+static void test_sync__hub_killed_mid_sync(void **state)
+{
+	char text[64];
+	int k, i, st, replies = 0, failed = 0;
+	pid_t pid;
+
+	(void)state;
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	enroll(&a);
+	sync_ok(&a);
+	srand(1234);
+	for (k = 0; k < 6; k++) {
+		for (i = 0; i < 30; i++) {
+			snprintf(text, sizeof(text), "restart reply %d",
+				 replies++);
+			reply(&a, i % 2 ? T1 : T2, text);
+		}
+		dev_close(&a);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			/* The device keeps trying until a round succeeds;
+			 * its exit status is how many rounds failed. */
+			bs_sync_opts o = opts();
+			bs_key key = pin(&a);
+			bs_store *s = NULL;
+			int fails = 0;
+
+			o.batch = 2;
+			o.connect_timeout_ms = 500;
+			if (bs_store_open(&s, a.dir, &key) != BS_OK)
+				_exit(200);
+			while (bs_sync_round(&s, &o, NULL) != BS_OK) {
+				fails += fails < 100;
+				usleep(50000);
+			}
+			bs_store_close(s);
+			_exit(fails);
+		}
+		/* Head office's process dies in the middle, and comes back. */
+		usleep((useconds_t)(20000 + rand() % 150000));
+		kill(hub.pid, SIGKILL);
+		waitpid(hub.pid, &st, 0);
+		hub.pid = 0;
+		usleep(100000);
+		hub_start(&hub, hub.port);
+		waitpid(pid, &st, 0);
+		assert_true(WIFEXITED(st));
+		assert_true(WEXITSTATUS(st) <= 100);
+		failed += WEXITSTATUS(st);
+		dev_open(&a);
+	}
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox WHERE state "
+				 "<> 'answered'"), 0);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "body LIKE 'restart reply %%'"), replies);
+	assert_int_equal(hub_int(&hub, "SELECT count(DISTINCT body) FROM "
+				 "activity WHERE body LIKE 'restart reply %%'"),
+			 replies);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM ticket WHERE "
+				 "assignee = 's1'"), 2);
+	print_message("  %d rounds failed with the hub gone\n", failed);
+	assert_true(failed > 0);
+}
+
 /* --- the watch loop ------------------------------------------------------ */
 
 static void test_sync__backoff(void **state)
@@ -1518,6 +1583,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_sync__revoked_device_wipes_itself, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_sync__hub_killed_mid_sync,
+						setup, teardown),
 		cmocka_unit_test(test_sync__backoff),
 		cmocka_unit_test_setup_teardown(
 			test_sync__watch_backs_off_and_never_gives_up, setup,
