@@ -72,8 +72,9 @@ TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS := $(wildcard include/*.h include/*/*.h agent/*/*.h platform/*.h \
 	tests/support/*.h)
 # The sync tests run devices whose clocks are days off: the device clock
-# is wrapped at link time.
-TEST_LDFLAGS_integration/test_sync := -Wl,--wrap=bs_os_now_ms
+# is wrapped at link time.  A misbehaving hub in them speaks TLS through
+# mbedTLS.
+TEST_LDFLAGS_integration/test_sync := -Wl,--wrap=bs_os_now_ms -lmbedtls
 
 # --- the hub ---------------------------------------------------------------
 # branchsync-hub: hub/*.c, its SQLite schema compiled in, and the core
