@@ -12,11 +12,18 @@
  * the hub's own enroll-code command prints.  What head office sees is
  * read from the hub's database directly.
  *
+ * A hub that answers 500, garbage, a truncated body or a page that
+ * breaks the protocol is played by a small TLS server in this file
+ * (mbedTLS), with the real hub's certificate, so the device trusts it.
+ *
  * The device clock is bs_os_now_ms(), wrapped at link time
  * (-Wl,--wrap=bs_os_now_ms) so that a device can be days fast or slow
  * while the hub, a separate process, keeps the real time.
  */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,12 +32,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/ssl.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <zlib.h>
 
 #include "agent/core/common.h"
 #include "agent/core/hlc.h"
@@ -1417,6 +1431,238 @@ static void test_sync__hub_killed_mid_sync(void **state)
 	assert_true(failed > 0);
 }
 
+/* --- a hub that misbehaves ----------------------------------------------- */
+
+/* Answers every request with one canned answer, over TLS with the real
+ * hub's certificate; counts the requests it saw. */
+struct fake {
+	mbedtls_net_context listen;
+	mbedtls_ssl_config conf;
+	mbedtls_x509_crt crt;
+	mbedtls_pk_context key;
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	pthread_t thread;
+	int port;
+	volatile int stop;
+	int status;
+	const char *extra; /* more header lines, or "" */
+	const void *body;
+	size_t len;
+	int requests;
+};
+
+static struct fake fake;
+
+/* Read one HTTP request (headers and Content-Length bytes). */
+static int fake_read(mbedtls_ssl_context *ssl)
+{
+	char buf[65536];
+	size_t n = 0, want = 0;
+	char *end, *cl;
+	int r;
+
+	for (;;) {
+		r = mbedtls_ssl_read(ssl, (unsigned char *)buf + n,
+				     sizeof(buf) - 1 - n);
+		if (r == MBEDTLS_ERR_SSL_WANT_READ)
+			continue;
+		if (r <= 0)
+			return -1;
+		n += (size_t)r;
+		buf[n] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")) == NULL)
+			continue;
+		cl = strcasestr(buf, "content-length:");
+		want = (size_t)(end + 4 - buf) +
+		       (cl != NULL && cl < end ? strtoul(cl + 15, NULL, 10)
+					       : 0);
+		if (n >= want || n >= sizeof(buf) - 1)
+			return 0;
+	}
+}
+
+static void *fake_run(void *arg)
+{
+	mbedtls_net_context client;
+	mbedtls_ssl_context ssl;
+	char head[512];
+	int r;
+
+	(void)arg;
+	while (!fake.stop) {
+		mbedtls_net_init(&client);
+		r = mbedtls_net_accept(&fake.listen, &client, NULL, 0, NULL);
+		if (r != 0) {
+			usleep(10000);
+			continue;
+		}
+		mbedtls_ssl_init(&ssl);
+		if (mbedtls_ssl_setup(&ssl, &fake.conf) == 0) {
+			mbedtls_ssl_set_bio(&ssl, &client, mbedtls_net_send,
+					    mbedtls_net_recv, NULL);
+			while ((r = mbedtls_ssl_handshake(&ssl)) ==
+			       MBEDTLS_ERR_SSL_WANT_READ)
+				;
+			if (r == 0 && fake_read(&ssl) == 0) {
+				fake.requests++;
+				snprintf(head, sizeof(head),
+					 "HTTP/1.1 %d X\r\nContent-Type: "
+					 "application/json\r\nContent-Length: "
+					 "%zu\r\nConnection: close\r\n%s\r\n",
+					 fake.status, fake.len, fake.extra);
+				mbedtls_ssl_write(&ssl, (const unsigned char *)
+						  head, strlen(head));
+				if (fake.len > 0)
+					mbedtls_ssl_write(&ssl, fake.body,
+							  fake.len);
+				mbedtls_ssl_close_notify(&ssl);
+			}
+		}
+		mbedtls_ssl_free(&ssl);
+		mbedtls_net_free(&client);
+	}
+	return NULL;
+}
+
+static void fake_start(void)
+{
+	char path[700];
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+
+	memset(&fake, 0, sizeof(fake));
+	mbedtls_net_init(&fake.listen);
+	mbedtls_ssl_config_init(&fake.conf);
+	mbedtls_x509_crt_init(&fake.crt);
+	mbedtls_pk_init(&fake.key);
+	mbedtls_entropy_init(&fake.entropy);
+	mbedtls_ctr_drbg_init(&fake.drbg);
+	assert_int_equal(mbedtls_ctr_drbg_seed(&fake.drbg,
+		mbedtls_entropy_func, &fake.entropy, NULL, 0), 0);
+	snprintf(path, sizeof(path), "%s/server.crt", hub.dir);
+	assert_int_equal(mbedtls_x509_crt_parse_file(&fake.crt, path), 0);
+	snprintf(path, sizeof(path), "%s/server.key", hub.dir);
+	assert_int_equal(mbedtls_pk_parse_keyfile(&fake.key, path, NULL), 0);
+	assert_int_equal(mbedtls_ssl_config_defaults(&fake.conf,
+		MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+		MBEDTLS_SSL_PRESET_DEFAULT), 0);
+	mbedtls_ssl_conf_rng(&fake.conf, mbedtls_ctr_drbg_random,
+			     &fake.drbg);
+	assert_int_equal(mbedtls_ssl_conf_own_cert(&fake.conf, &fake.crt,
+						   &fake.key), 0);
+	assert_int_equal(mbedtls_net_bind(&fake.listen, "127.0.0.1", "0",
+					  MBEDTLS_NET_PROTO_TCP), 0);
+	assert_int_equal(getsockname(fake.listen.fd, (struct sockaddr *)&sa,
+				     &len), 0);
+	fake.port = ntohs(sa.sin_port);
+	assert_int_equal(mbedtls_net_set_nonblock(&fake.listen), 0);
+	assert_int_equal(pthread_create(&fake.thread, NULL, fake_run, NULL),
+			 0);
+}
+
+static void fake_stop(void)
+{
+	fake.stop = 1;
+	pthread_join(fake.thread, NULL);
+	mbedtls_net_free(&fake.listen);
+	mbedtls_ssl_config_free(&fake.conf);
+	mbedtls_x509_crt_free(&fake.crt);
+	mbedtls_pk_free(&fake.key);
+	mbedtls_ctr_drbg_free(&fake.drbg);
+	mbedtls_entropy_free(&fake.entropy);
+}
+
+static void fake_answer(int status, const char *extra, const void *body,
+			size_t len)
+{
+	fake.status = status;
+	fake.extra = extra;
+	fake.body = body;
+	fake.len = len;
+}
+
+static void test_sync__hub_answers_badly(void **state)
+{
+	static const char err500[] = "{\"v\":1,\"error\":\"error\",\"cause\":"
+				     "null,\"message\":\"boom\","
+				     "\"hub_time_ms\":1795331151757}";
+	static const char garbage[] = "<html>proxy error</html>";
+	static const char wrong_results[] =
+		"{\"v\":1,\"results\":[{\"op_id\":\"x:1\",\"result\":"
+		"\"applied\"}],\"hub_time_ms\":1795331151757}";
+	char page[1024];
+	uint8_t z[256];
+	uLongf zlen = sizeof(z);
+	long long cursor;
+
+	(void)state;
+	two_devices();
+	fake_start();
+	reply(&a, T1, "survives a bad hub");
+	set_url(&a, fake.port);
+	/* 500 with an error document: busy, try later. */
+	fake_answer(500, "", err500, strlen(err500));
+	assert_int_equal(sync_rc(&a), BS_EBUSY);
+	assert_non_null(strstr(bs_last_error(), "boom"));
+	/* Not a protocol document. */
+	fake_answer(200, "", garbage, strlen(garbage));
+	assert_int_equal(sync_rc(&a), BS_ENETWORK);
+	assert_non_null(strstr(bs_last_error(), "not a protocol document"));
+	/* A deflated body cut short. */
+	assert_int_equal(compress(z, &zlen, (const Bytef *)err500,
+				  sizeof(err500) - 1), Z_OK);
+	fake_answer(200, "Content-Encoding: deflate\r\n", z, zlen - 4);
+	assert_int_equal(sync_rc(&a), BS_ENETWORK);
+	/* Answers to other operations than those sent. */
+	fake_answer(200, "", wrong_results, strlen(wrong_results));
+	assert_int_equal(sync_rc(&a), BS_ENETWORK);
+	assert_non_null(strstr(bs_last_error(), "does not match"));
+	assert_true(fake.requests >= 4);
+	/* Nothing was taken for an answer: the reply still waits. */
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox WHERE state "
+				 "= 'sent' AND answer IS NULL"), 1);
+
+	/* The real hub takes it, once. */
+	set_url(&a, hub.port);
+	sync_ok(&a);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "body = 'survives a bad hub'"), 1);
+
+	/* Pages that break the protocol are refused whole. */
+	set_url(&a, fake.port);
+	cursor = dev_int(&a, "SELECT value FROM sync_state WHERE key = "
+			 "'pull_cursor'");
+	snprintf(page, sizeof(page), "{\"v\":1,\"changes\":[],\"cursor\":%lld,"
+		 "\"more\":false,\"hub_time_ms\":1795331151757}", cursor - 1);
+	fake_answer(200, "", page, strlen(page));
+	assert_int_equal(sync_rc(&a), BS_ENETWORK);
+	assert_non_null(strstr(bs_last_error(), "went back"));
+	snprintf(page, sizeof(page), "{\"v\":1,\"changes\":[{\"seq\":%lld,"
+		 "\"kind\":\"ticket\",\"ticket\":{\"id\":\"" T3 "\",\"status\":"
+		 "\"dispatched\",\"channel\":\"app\",\"t0_ms\":1,\"version\":1,"
+		 "\"subject\":\"x\"},\"activities\":[]},{\"seq\":%lld,\"kind\":"
+		 "\"ticket\",\"ticket\":{\"id\":\"" T4 "\",\"status\":\"nope\"}}"
+		 "],\"cursor\":%lld,\"more\":false,\"hub_time_ms\":"
+		 "1795331151757}", cursor + 1, cursor + 2, cursor + 2);
+	fake_answer(200, "", page, strlen(page));
+	assert_int_equal(sync_rc(&a), BS_EINVAL);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE id = "
+				 "'%s'", T3), 0);
+	assert_int_equal(dev_int(&a, "SELECT value FROM sync_state WHERE key "
+				 "= 'pull_cursor'"), cursor);
+	/* A page that claims more but does not move. */
+	snprintf(page, sizeof(page), "{\"v\":1,\"changes\":[],\"cursor\":%lld,"
+		 "\"more\":true,\"hub_time_ms\":1795331151757}", cursor);
+	fake_answer(200, "", page, strlen(page));
+	assert_int_equal(sync_rc(&a), BS_ENETWORK);
+	fake_stop();
+	/* And the real hub again: all is well. */
+	set_url(&a, hub.port);
+	sync_ok(&a);
+	assert_int_equal(bs_store_check(a.st), BS_OK);
+}
+
 /* --- the watch loop ------------------------------------------------------ */
 
 static void test_sync__backoff(void **state)
@@ -1584,6 +1830,8 @@ int main(void)
 			test_sync__revoked_device_wipes_itself, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_sync__hub_killed_mid_sync,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync__hub_answers_badly,
 						setup, teardown),
 		cmocka_unit_test(test_sync__backoff),
 		cmocka_unit_test_setup_teardown(
