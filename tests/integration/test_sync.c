@@ -1642,8 +1642,8 @@ static void test_sync__hub_answers_badly(void **state)
 		 "\"kind\":\"ticket\",\"ticket\":{\"id\":\"" T3 "\",\"status\":"
 		 "\"dispatched\",\"channel\":\"app\",\"t0_ms\":1,\"version\":1,"
 		 "\"subject\":\"x\"},\"activities\":[]},{\"seq\":%lld,\"kind\":"
-		 "\"ticket\",\"ticket\":{\"id\":\"" T4 "\",\"status\":\"nope\"}}"
-		 "],\"cursor\":%lld,\"more\":false,\"hub_time_ms\":"
+		 "\"ticket\",\"ticket\":{\"id\":\"" T4 "\",\"status\":"
+		 "\"nope\"}}],\"cursor\":%lld,\"more\":false,\"hub_time_ms\":"
 		 "1795331151757}", cursor + 1, cursor + 2, cursor + 2);
 	fake_answer(200, "", page, strlen(page));
 	assert_int_equal(sync_rc(&a), BS_EINVAL);
