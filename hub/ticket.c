@@ -320,7 +320,7 @@ int bs__hub_ho_move(bs_hub_conn *c, const char *ticket_id,
 		"coalesce(branch, '') THEN NULL ELSE assignee END, "
 		"extension_level = $5, paused_ms_total = $6, "
 		"paused_since_ms = $7, first_response_ms = $8, "
-		"closed_ms = $9 WHERE id = $1", "tttiiinnn", ticket_id,
+		"closed_ms = $9 WHERE id = $1", "ttttiinnn", ticket_id,
 		bs__status_name(to), target, branch, (int64_t)sla.ext_level,
 		sla.paused_ms,
 		sla.pause_start_ms == BS__SLA_NONE ? -1 : sla.pause_start_ms,

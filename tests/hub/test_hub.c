@@ -961,6 +961,45 @@ static void test_hub__pull_scope_paging_and_drop(void **st)
 	assert_int_equal(drops, 1);
 }
 
+/* Head office closes a ticket while the branch, offline, replies to the
+ * customer: the ticket stays in its branch and the reply is kept. */
+static void test_hub__reply_after_close_kept(void **st)
+{
+	struct reply r;
+	char *o, line[256];
+	const cJSON *res;
+
+	(void)st;
+	assert_int_equal(hub_cmd(line, sizeof(line), "move --dir %s %s closed "
+				 "--reason settled", dir, T2), 0);
+	assert_non_null(strstr(line, "closed"));
+	o = op(&staff, "activity", "append",
+	       "01890a5d-ac96-774b-bcce-b302099ae201", T2,
+	       "{\"kind\":\"customer_reply\",\"body\":\"款项已退回\"}",
+	       1);
+	res = push1(&r, &staff, o);
+	expect_result(res, "applied", NULL);
+	reply_free(&r);
+	free(o);
+	/* Still the branch's: the report has no ticket without one. */
+	assert_int_equal(hub_cmd(NULL, 0, "report --dir %s > %s/report.txt",
+				 dir, dir), 0);
+	{
+		char path[700], buf[4096];
+		size_t n;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/report.txt", dir);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[n] = '\0';
+		fclose(f);
+		assert_non_null(strstr(buf, "BR01"));
+		assert_null(strstr(buf, "\n0 "));
+	}
+}
+
 /* A walk-in registered at the counter: head office keeps the full
  * contact for the complaint system, devices get it masked only. */
 static void test_hub__walk_in_contact(void **st)
@@ -1070,6 +1109,7 @@ int main(void)
 		cmocka_unit_test(test_hub__push_batch_all_or_nothing),
 		cmocka_unit_test(test_hub__free_text_last_writer_wins),
 		cmocka_unit_test(test_hub__pull_scope_paging_and_drop),
+		cmocka_unit_test(test_hub__reply_after_close_kept),
 		cmocka_unit_test(test_hub__walk_in_contact),
 		cmocka_unit_test(test_hub__history_export),
 		cmocka_unit_test(test_hub__revoked),
