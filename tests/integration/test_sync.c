@@ -108,7 +108,8 @@ static int hub_cmd(char *out, size_t cap, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", hub_bin, args);
+	snprintf(cmd, sizeof(cmd), "$BS_TEST_WRAPPER %s %s 2>/dev/null",
+		 hub_bin, args);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	if (out != NULL) {
@@ -139,8 +140,12 @@ static void hub_start(struct hub *h, int port)
 		dup2(fd[1], 1);
 		close(fd[0]);
 		close(fd[1]);
-		execl(hub_bin, hub_bin, "serve", "--dir", h->dir, "--listen",
-		      listen, "--threads", "4", (char *)NULL);
+		/* Through the shell so that $BS_TEST_WRAPPER (qemu-user for
+		 * the ARM builds) runs the hub; exec keeps the pid the hub's. */
+		execl("/bin/sh", "sh", "-c",
+		      "exec $BS_TEST_WRAPPER \"$0\" \"$@\"", hub_bin, "serve",
+		      "--dir", h->dir, "--listen", listen, "--threads", "4",
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(fd[1]);
