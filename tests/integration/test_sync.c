@@ -282,37 +282,6 @@ static void hub_exec(const struct hub *h, const char *sql)
 	sqlite3_close(db);
 }
 
-/*
- * Head office closes a ticket.  Written here the way the hub's `move`
- * command writes it (change number, version, status, timeline entry):
- * that command currently binds the branch as an integer
- * (bs__hub_ho_move's parameter types) and fails.
- */
-static void hub_ho_close(const struct hub *h, const char *ticket,
-			 const char *from)
-{
-	char sql[2000], hlc[BS__HLC_TEXT_LEN + 1];
-	int64_t now = __real_bs_os_now_ms();
-
-	bs__hlc_format(hlc, bs__hlc_make(now, 0));
-	snprintf(sql, sizeof(sql),
-		 "BEGIN IMMEDIATE;"
-		 "UPDATE counter SET value = value + 1 WHERE name = 'change';"
-		 "UPDATE ticket SET status = 'closed', closed_ms = %lld, "
-		 "updated_ms = %lld, version = version + 1, seq = (SELECT "
-		 "value FROM counter WHERE name = 'change') WHERE id = '%s';"
-		 "INSERT INTO activity (id, ticket_id, kind, visibility, body, "
-		 "author, device_time_ms, hub_time_ms, hlc, from_status, "
-		 "to_status, seq) VALUES ('01890a5d-ac96-774b-bcce-"
-		 "b302099ae0c1', '%s', 'status_change', 'internal', "
-		 "'duplicate', 'head-office', %lld, %lld, '%s', '%s', "
-		 "'closed', (SELECT value FROM counter WHERE name = "
-		 "'change'));"
-		 "COMMIT;", (long long)now, (long long)now, ticket, ticket,
-		 (long long)now, (long long)now, hlc, from);
-	hub_exec(h, sql);
-}
-
 /* Whether a failure message is one of a link or a hub that failed (the
  * kinds a later round cures), judged by its wording. */
 static int cured_by_retry(const char *msg)
@@ -901,7 +870,8 @@ static void test_sync__ho_closes_while_branch_replies(void **state)
 	assert_int_equal(bs_ticket_add(a.st, T2, BS_ACT_REPLY,
 				       "we refunded the fee", r1), BS_OK);
 	/* ... while head office closes it. */
-	hub_ho_close(&hub, T2, "in_progress");
+	assert_int_equal(hub_cmd(NULL, 0, "move --dir %s %s closed --reason "
+				 "duplicate", hub.dir, T2), 0);
 	sync_ok(&a);
 	/* The reply is kept and the ticket flagged for head office. */
 	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
