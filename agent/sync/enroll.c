@@ -336,9 +336,7 @@ int bs_sync_enroll(bs_store *st, const char *hub_url, const char *code,
 		if (rc != BS_OK)
 			goto cleanup;
 	}
-	memcpy(n.device, dev, strlen(dev) < sizeof(n.device)
-				      ? strlen(dev) + 1
-				      : sizeof(n.device) - 1);
+	snprintf(n.device, sizeof(n.device), "%s", dev);
 	/* The code in its canonical spelling, in groups of four. */
 	for (i = 0; i < 5; i++)
 		snprintf(text + 5 * i, sizeof(text) - 5 * (size_t)i, "%.4s%s",

@@ -15,7 +15,6 @@
 #include <mbedtls/platform_util.h>
 
 #include "agent/core/common.h"
-#include "agent/store/store_internal.h"
 #include "platform/os.h"
 #include "sync_internal.h"
 
