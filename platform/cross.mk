@@ -3,7 +3,9 @@
 #
 #   make sysroot TARGET=aarch64  Debian's arm64 libraries, unpacked into
 #                                build/sysroot-aarch64 (done by itself
-#                                before the first cross compile)
+#                                before the first cross compile); with
+#                                STATIC=1, the archives of
+#                                build/sysroot-aarch64/opt/static too
 #   make check-arm               both ARM builds, every test under
 #                                qemu-user; fails if Debian's archive
 #                                cannot serve a target's packages
@@ -36,9 +38,10 @@ $(SYSROOT)/.sysroot-stamp: platform/sysroot.sh
 	$(call say,SYSROOT,$(SYSROOT))
 	$(Q)sh platform/sysroot.sh $(TARGET) $(SYSROOT)
 
-$(LIB_OBJ) $(TEST_HELPER_OBJ) $(CLI_SRC:%.c=$(BUILD)/obj/%.o) \
-$(GEN_TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(PROGRAMS) $(TEST_BIN) $(BENCH_BIN): \
-	| $(SYSROOT)/.sysroot-stamp
+SYSROOT_USERS := $(LIB_OBJ) $(TEST_HELPER_OBJ) $(CLI_SRC:%.c=$(BUILD)/obj/%.o) \
+	$(GEN_TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(HUB_OBJ) $(PROGRAMS) $(TEST_BIN) \
+	$(BENCH_BIN)
+$(SYSROOT_USERS): | $(SYSROOT)/.sysroot-stamp
 
 sysroot: $(SYSROOT)/.sysroot-stamp
 else
@@ -51,7 +54,8 @@ endif
 # serve the packages fails the run).  The test binaries run through
 # tests/run.sh, which puts BS_TEST_WRAPPER before each of them.
 cross-run:
-	$(Q)sh platform/sysroot.sh $(TARGET) $(SYSROOT); rc=$$?; \
+	$(Q)sh platform/sysroot.sh $(if $(filter 1,$(STATIC)),--static) $(TARGET) \
+		$(SYSROOT); rc=$$?; \
 	if [ $$rc -eq $(SYSROOT_UNAVAILABLE) ]; then \
 		echo "##########################################################"; \
 		echo "## $(TARGET): Debian's archive cannot serve the sysroot's"; \
@@ -65,7 +69,7 @@ cross-run:
 	$(MAKE) --no-print-directory TARGET=$(TARGET) all || exit 1; \
 	echo "== $(TARGET) under $(notdir $(firstword $(QEMU)))"; \
 	BS_TEST_WRAPPER="$(QEMU) -L $(SYSROOT)" $(CROSS_TEST_RUN) $(BUILD) || exit 1; \
-	$(MAKE) --no-print-directory TARGET=native programs || exit 1; \
+	$(MAKE) --no-print-directory TARGET=native STATIC= programs || exit 1; \
 	sh tests/xarch.sh build/native/branchsync $(QEMU) -L $(SYSROOT) $(BUILD)/branchsync
 
 check-arm:
@@ -83,28 +87,66 @@ check-cross:
 # --- STATIC=1 ---------------------------------------------------------------
 # Self-contained binaries, the agent and the test binaries alike, in
 # build/$(TARGET)-static.  The sysroot has every static archive they need:
-# Debian's, and libcjson.a and libcmocka.a that platform/sysroot.sh builds
-# from Debian's sources (Debian ships neither).  The host has no such
-# archives, so STATIC=1 is for the cross targets.
+# Debian's (libc, SQLite, zlib), libcjson.a and libcmocka.a that
+# platform/sysroot.sh builds from Debian's sources (Debian ships neither),
+# and in SYSROOT/opt/static the archives it builds to replace Debian's:
+# a libcurl with HTTP and HTTPS alone, TLS through mbedTLS (Debian's
+# libcurl.a needs Kerberos, LDAP, nghttp2, psl..., of which Debian has no
+# static archives), and mbedTLS without its self-tests and their test
+# certificates.  That prefix comes first, headers and library alike, and
+# libmbedtls follows libcurl.
+#
+# Size (the agent's goal is 3 MB on aarch64): each function in a section
+# of its own and --gc-sections, and no unwind tables in the code built
+# here, as in that prefix: C, nothing unwinds through it.
+#
+# mbedTLS 2.28 checks a certificate's DNS names, not its IP addresses: a
+# static agent reaches its hub by name (localhost for 127.0.0.1).
+#
+# The hub stays dynamic in a STATIC=1 build, it and the tests that start
+# it: libpq and libmicrohttpd bring Kerberos, LDAP and p11-kit, of which
+# Debian has no static archives, and a head office's server has Debian's
+# libraries anyway.  The host has no such archives either, so STATIC=1 is
+# for the cross targets.
 ifeq ($(STATIC),1)
 ifeq ($(SYSROOT),)
 ifneq ($(filter-out check-arm check-cross,$(or $(MAKECMDGOALS),all)),)
-$(error STATIC=1 needs a cross TARGET (aarch64, armhf): the host has no libcjson.a)
+$(error STATIC=1 needs a cross TARGET (aarch64, armhf): the host has no \
+	static libcjson.a, nor a libcurl.a without Kerberos)
 endif
+else
+STATIC_PREFIX := $(SYSROOT)/opt/static
+# The prefix, after the sysroot: `platform/sysroot.sh --static`, quick
+# once it is there.
+$(STATIC_PREFIX)/.static-stamp: $(SYSROOT)/.sysroot-stamp
+	$(call say,STATIC,$(STATIC_PREFIX))
+	$(Q)sh platform/sysroot.sh --static $(TARGET) $(SYSROOT)
+
+$(SYSROOT_USERS): | $(STATIC_PREFIX)/.static-stamp
+sysroot: $(STATIC_PREFIX)/.static-stamp
+
+BS_CFLAGS += -I$(STATIC_PREFIX)/include -ffunction-sections -fdata-sections \
+	-fno-asynchronous-unwind-tables -fno-unwind-tables
+$(HUB) $(HUB_TEST_BIN): BS_LDFLAGS := $(BS_LDFLAGS)
+BS_LDFLAGS := -L$(STATIC_PREFIX)/lib $(BS_LDFLAGS) -static -Wl,--gc-sections
+LIBS := $(patsubst -lcurl,-lcurl -lmbedtls,$(LIBS))
 endif
-BS_LDFLAGS += -static
 endif
 
 STRIP := $(CROSS_COMPILE)strip
 READELF := $(CROSS_COMPILE)readelf
 
 # The stripped size of each command (the agent's goal: 3 MB on aarch64).
+# The size of an aarch64 binary moves in steps of 64 KiB: the linker pads
+# the file so that the read-only part of the data ends on a 64 KiB page.
 sizes: $(PROGRAMS)
 	$(Q)[ -n "$(strip $(PROGRAMS))" ] || echo "make sizes: no command to measure yet"
 	$(Q)for b in $(PROGRAMS); do \
 		$(STRIP) -o $$b.stripped $$b || exit 1; \
-		printf '%s %s: %s bytes stripped%s\n' $(TARGET) $${b#$(BUILD)/} \
-			$$(wc -c <$$b.stripped) \
+		n=$$(wc -c <$$b.stripped); \
+		printf '%s %s: %s bytes stripped (%s MiB)%s\n' $(TARGET) \
+			$${b#$(BUILD)/} $$n \
+			"$$(awk -v n=$$n 'BEGIN { printf "%.2f", n / 1048576 }')" \
 			"$$($(READELF) -l $$b | grep -q INTERP && echo ', dynamic' || echo ', static')"; \
 		rm -f $$b.stripped; \
 	done
@@ -121,7 +163,7 @@ DIST := $(DIST_DIR)/branchsync-$(BS_VERSION_STR)-$(DIST_TARGET).bundle
 
 .PHONY: dist
 dist: lib programs
-	$(Q)$(MAKE) --no-print-directory TARGET=native programs
+	$(Q)$(MAKE) --no-print-directory TARGET=native STATIC= programs
 	$(Q)test -f "$(RELEASE_KEY)" || { echo "make dist: no release key at" \
 		"$(RELEASE_KEY); make one with 'branchsync release-key --out DIR'" \
 		"and pass RELEASE_KEY=DIR/release.key" >&2; exit 1; }
