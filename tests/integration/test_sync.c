@@ -832,7 +832,7 @@ static void test_sync__concurrent_replies_both_kept(void **state)
 	use(&a);
 	assert_int_equal(bs_ticket_add(a.st, T1, BS_ACT_REPLY,
 				       "first, from the tablet", ra), BS_OK);
-	usleep(5000);
+	usleep(300000); /* beyond the error of two offsets */
 	use(&m);
 	assert_int_equal(bs_ticket_add(m.st, T1, BS_ACT_REPLY,
 				       "second, from the laptop", rm), BS_OK);
@@ -960,7 +960,7 @@ static void test_sync__free_text_last_writer_wins(void **state)
 	/* Both edit T1's outcome while apart; the laptop's edit is later
 	 * but reaches head office first. */
 	edit_text(&a, T1, "outcome", "refund by the tablet");
-	usleep(5000);
+	usleep(300000); /* beyond the error of two offsets */
 	edit_text(&m, T1, "outcome", "refund by the laptop");
 	sync_ok(&m);
 	sync_ok(&a);
@@ -1022,7 +1022,7 @@ static void test_sync__clock_three_days_off(void **state)
 	/* The tablet writes first, the laptop after: the order survives
 	 * although the tablet's clock reads six days later. */
 	reply(&a, T1, "written first (clock fast)");
-	usleep(20000);
+	usleep(300000); /* beyond the error of two offsets */
 	reply(&m, T1, "written second (clock slow)");
 	use(&m);
 	assert_int_equal(bs_ticket_add(m.st, T1, BS_ACT_NOTE, "m", rm), BS_OK);
