@@ -16,6 +16,10 @@
  * and received them, deflated (CURLINFO_SIZE_UPLOAD_T and _DOWNLOAD_T,
  * read after every curl_easy_perform(), which is wrapped at link time);
  * HTTP headers are counted beside them.  TLS framing is not counted.
+ * Beside each round, to say where its time went: the time spent inside
+ * requests (the hub and the link), the hub's CPU time (/proc), and the
+ * SQL statements the device's store ran with SQLite's time running them
+ * (sqlite3_trace_v2()).
  *
  * Everything lives in one private folder (tu_tempdir()), removed at
  * exit and on SIGINT/SIGTERM; the hub is a child that also receives
@@ -51,10 +55,20 @@
 
 /* --- bytes on the wire --------------------------------------------- */
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 struct wire {
 	long long up, down;       /* bodies, as sent */
 	long long up_hdr, dn_hdr; /* request and answer headers */
 	long requests;
+	double secs;              /* inside curl_easy_perform() */
+	double hub_cpu;           /* the hub's CPU seconds meanwhile */
 };
 
 static struct wire wire;
@@ -67,8 +81,10 @@ CURLcode __wrap_curl_easy_perform(CURL *c)
 	curl_off_t up = 0, down = 0;
 	long req = 0, hdr = 0;
 	CURLcode cc;
+	double t0 = now_s();
 
 	cc = __real_curl_easy_perform(c);
+	wire.secs += now_s() - t0;
 	curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &up);
 	curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &down);
 	curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &req);
@@ -79,6 +95,35 @@ CURLcode __wrap_curl_easy_perform(CURL *c)
 	wire.dn_hdr += hdr;
 	wire.requests++;
 	return cc;
+}
+
+/* --- SQL on the device ------------------------------------------------ */
+
+/* Statements the device's store ran (triggers' programs apart) and the
+ * time SQLite spent running them, preparation excluded. */
+struct sql {
+	long stmts, triggers;
+	double secs;
+};
+
+static struct sql sql;
+
+static int sql_trace(unsigned type, void *ud, void *p, void *x)
+{
+	const char *text;
+
+	(void)ud;
+	if (type == SQLITE_TRACE_STMT) {
+		text = (const char *)x;
+		if (text != NULL && strncmp(text, "--", 2) == 0)
+			sql.triggers++;
+		else
+			sql.stmts++;
+	} else if (type == SQLITE_TRACE_PROFILE) {
+		(void)p;
+		sql.secs += (double)*(sqlite3_int64 *)x / 1e9;
+	}
+	return 0;
 }
 
 /* --- processes and the folder --------------------------------------- */
@@ -113,14 +158,6 @@ static void on_signal(int sig)
 	cleanup();
 	signal(sig, SIG_DFL);
 	raise(sig);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /*
@@ -247,6 +284,30 @@ static int hub_tickets(char (*ids)[40], char (*who)[24], int cap)
 	return n;
 }
 
+/* The hub's CPU time so far, in seconds (user and system). */
+static double hub_cpu(void)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, stime = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)hub_pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After the command's name, in parentheses: fields 3 onwards;
+	 * utime and stime are fields 14 and 15. */
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+				"%*u %*u %lu %lu", &ut, &stime) != 2)
+		return 0;
+	return (double)(ut + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* --- figures ---------------------------------------------------------- */
 
 static void kib(const char *label, long long bytes)
@@ -260,6 +321,19 @@ static void wire_print(const struct wire *w)
 	kib("bytes down (bodies, deflated)", w->down);
 	kib("headers up + down", w->up_hdr + w->dn_hdr);
 	printf("  %-34s %12ld\n", "requests", w->requests);
+	printf("  %-34s %12.2f s\n", "waiting on requests (hub, link)",
+	       w->secs);
+	printf("  %-34s %12.2f s\n", "the hub's CPU time", w->hub_cpu);
+}
+
+static void sql_print(unsigned long ops)
+{
+	printf("  %-34s %12ld (%.1f per operation)\n",
+	       "SQL statements run on the device", sql.stmts,
+	       ops > 0 ? (double)sql.stmts / (double)ops : 0.0);
+	printf("  %-34s %12ld\n", "trigger programs run", sql.triggers);
+	printf("  %-34s %12.2f s\n", "SQLite running them (no prepare)",
+	       sql.secs);
 }
 
 static bs_sync_opts sync_opts(void)
@@ -276,14 +350,17 @@ static bs_sync_opts sync_opts(void)
 static int round_timed(bs_store **st, bs_sync_report *rep, double *secs)
 {
 	bs_sync_opts o = sync_opts();
-	double t0;
+	double t0, cpu0;
 	int rc;
 
 	memset(&wire, 0, sizeof(wire));
+	memset(&sql, 0, sizeof(sql));
 	memset(rep, 0, sizeof(*rep));
+	cpu0 = hub_cpu();
 	t0 = now_s();
 	rc = bs_sync_round(st, &o, rep);
 	*secs = now_s() - t0;
+	wire.hub_cpu = hub_cpu() - cpu0;
 	if (rc != BS_OK)
 		fprintf(stderr, "bench: sync: %s\n", bs_last_error());
 	return rc;
@@ -397,6 +474,9 @@ int main(void)
 		goto out;
 	}
 
+	sqlite3_trace_v2(bs_store_db(st), SQLITE_TRACE_STMT |
+			 SQLITE_TRACE_PROFILE, sql_trace, NULL);
+
 	/* (1) The initial sync of the whole branch. */
 	if (round_timed(&st, &rep, &secs) != BS_OK)
 		goto out;
@@ -410,6 +490,7 @@ int main(void)
 	       "pulled operations applied", (double)rep.changes / secs,
 	       TARGET_APPLIED);
 	wire_print(&full);
+	sql_print(rep.changes);
 
 	/* (2) Head office changes 1 % of the tickets: each reassigned
 	 * within the branch, so it stays in the manager's scope. */
@@ -485,6 +566,7 @@ int main(void)
 	printf("  %-34s %12.0f /s\n", "pushed operations",
 	       (double)rep.pushed / secs);
 	wire_print(&wire);
+	sql_print(rep.pushed);
 	rc = 0;
 out:
 	if (st != NULL)
