@@ -107,6 +107,8 @@ BENCH_LIBS_bench/bench_store := tests/bench/workload.c $(LIBS)
 BENCH_PEER := $(BUILD)/tests/bench/peer_sqlcipher
 BENCH_PEER_SRC := tests/bench/peer_sqlcipher.c tests/bench/workload.c
 BENCH_LIBS_bench/bench_sync := -Wl,--wrap=curl_easy_perform
+# It starts a real hub, and it must be there.
+$(BUILD)/tests/bench/bench_sync: $(HUB)
 
 .SECONDARY:
 .PHONY: all lib programs tests check check-build test demo bench deps clean headers
