@@ -109,6 +109,13 @@ BENCH_PEER_SRC := tests/bench/peer_sqlcipher.c tests/bench/workload.c
 BENCH_LIBS_bench/bench_sync := -Wl,--wrap=curl_easy_perform
 # It starts a real hub, and it must be there.
 $(BUILD)/tests/bench/bench_sync: $(HUB)
+# The hub benchmark starts branchsync-hub and a throwaway PostgreSQL; its
+# devices (hub_load.c) run on libcurl and sign with GnuTLS, and it writes
+# enrollment codes through the hub's store layer.
+BENCH_LIBS_bench/bench_hub := tests/bench/hub_load.c $(HUB_STORE_OBJ) \
+	$(LIB) -lgnutls -lpq $(LIBS)
+$(BUILD)/tests/bench/bench_hub: tests/bench/hub_load.c \
+	tests/bench/hub_load.h $(HUB_STORE_OBJ) $(HUB)
 
 .SECONDARY:
 .PHONY: all lib programs tests check check-build test demo bench deps clean headers
