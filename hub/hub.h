@@ -42,6 +42,8 @@ struct bs_hub {
 	char *ca_pem;
 	int64_t skew_ms;    /* allowed |device time - hub time| */
 	int64_t max_ahead_ms; /* HLC stamps further ahead are refused */
+	int64_t max_offline_ms; /* policy: devices lock after this long
+				   without a sync; 0 for never */
 };
 
 /* A request as the handlers see it.  Everything is borrowed. */

@@ -22,7 +22,7 @@ static const char usage[] =
 	"usage: branchsync-hub COMMAND --dir DIR [--db URL] [options]\n"
 	"  init [--host NAME]...          create the CA and server "
 	"certificate\n"
-	"  serve [--listen ADDR:PORT] [--threads N]\n"
+	"  serve [--listen ADDR:PORT] [--threads N] [--max-offline 14d|off]\n"
 	"  enroll-code --branch B --staff S [--role staff|manager] "
 	"[--ttl 24h]\n"
 	"  devices                        list enrolled devices\n"
@@ -38,7 +38,7 @@ static const char usage[] =
 
 struct opts {
 	const char *cmd, *dir, *db, *listen, *branch, *staff, *role, *ttl;
-	const char *reason, *target;
+	const char *reason, *target, *max_offline;
 	const char *hosts[MAX_HOSTS];
 	int nhosts, threads;
 	const char *args[MAX_ARGS];
@@ -74,6 +74,7 @@ static int parse(struct opts *o, int argc, char **argv)
 	o->listen = "127.0.0.1:8443";
 	o->role = "staff";
 	o->ttl = "24h";
+	o->max_offline = "14d";
 	o->threads = 4;
 	if (argc < 2)
 		return -1;
@@ -103,6 +104,8 @@ static int parse(struct opts *o, int argc, char **argv)
 			dst = &o->role;
 		else if (strcmp(a, "--ttl") == 0)
 			dst = &o->ttl;
+		else if (strcmp(a, "--max-offline") == 0)
+			dst = &o->max_offline;
 		else if (strcmp(a, "--reason") == 0)
 			dst = &o->reason;
 		else if (strcmp(a, "--target") == 0)
@@ -174,6 +177,13 @@ int main(int argc, char **argv)
 		h.store = st;
 		h.skew_ms = BS__WIRE_SKEW_MS;
 		h.max_ahead_ms = BS__HLC_HUB_MAX_AHEAD_MS;
+		h.max_offline_ms = strcmp(o.max_offline, "off") == 0 ?
+					   0 : parse_ttl(o.max_offline);
+		if (h.max_offline_ms < 0) {
+			rc = bs__error(BS_EINVAL, "--max-offline must be a "
+				       "duration such as 14d or 36h, or off");
+			goto done;
+		}
 		if ((rc = bs__hub_pki_load_ca(&h, o.dir)) == BS_OK)
 			rc = bs__hub_serve(&h, o.dir, o.listen, o.threads);
 	} else if (strcmp(o.cmd, "enroll-code") == 0) {

@@ -972,12 +972,16 @@ cleanup:
 	return rc;
 }
 
-static int ok_doc(struct bs_hub_resp *rs, int64_t now_ms)
+/* A 200 answer to a device: the hub's clock and its offline policy. */
+static int ok_doc(const struct bs_hub *h, struct bs_hub_resp *rs,
+		  int64_t now_ms)
 {
 	rs->status = 200;
 	rs->doc = bs__wire_doc(BS__WIRE_VERSION);
 	if (rs->doc == NULL ||
-	    bs__json_put_int(rs->doc, "hub_time_ms", now_ms) != BS_OK)
+	    bs__json_put_int(rs->doc, "hub_time_ms", now_ms) != BS_OK ||
+	    bs__json_put_int(rs->doc, "max_offline_ms", h->max_offline_ms) !=
+		    BS_OK)
 		return bs__error_code(BS_ENOMEM);
 	return BS_OK;
 }
@@ -987,8 +991,7 @@ int bs__hub_hello(struct bs_hub *h, const struct bs_hub_req *rq,
 {
 	int rc;
 
-	(void)h;
-	if ((rc = ok_doc(rs, rq->now_ms)) != BS_OK ||
+	if ((rc = ok_doc(h, rs, rq->now_ms)) != BS_OK ||
 	    (rc = bs__json_put_str(rs->doc, "device_id", dev->id)) ||
 	    (rc = bs__json_put_str(rs->doc, "branch", dev->branch)) ||
 	    (rc = bs__json_put_str(rs->doc, "staff", dev->staff)) ||
@@ -1072,7 +1075,7 @@ int bs__hub_push(struct bs_hub *h, const struct bs_hub_req *rq,
 			goto cleanup;
 		}
 	}
-	if ((rc = ok_doc(rs, rq->now_ms)) != BS_OK ||
+	if ((rc = ok_doc(h, rs, rq->now_ms)) != BS_OK ||
 	    (rc = bs__json_put(rs->doc, "results", results)) != BS_OK) {
 		results = NULL;
 		bs__hub_error(rs, BS__WIRE_VERSION, rc, NULL);
@@ -1317,7 +1320,7 @@ int bs__hub_pull(struct bs_hub *h, const struct bs_hub_req *rq,
 			goto fail;
 	}
 	bs__hub_rollback(c);
-	if ((rc = ok_doc(rs, rq->now_ms)) ||
+	if ((rc = ok_doc(h, rs, rq->now_ms)) ||
 	    (rc = bs__json_put(rs->doc, "changes", changes)))
 		goto fail_nochanges;
 	changes = NULL;
