@@ -83,7 +83,7 @@ HUB_SRC := $(wildcard hub/*.c)
 HUB_OBJ := $(HUB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/gen/hub_sqlite.o \
 	$(BUILD)/gen/hub_postgres.o
 HUB := $(BUILD)/branchsync-hub
-HUB_LIBS := -lmicrohttpd -lmbedx509 -lmbedcrypto -lpq
+HUB_LIBS := -lmicrohttpd -lgnutls -lmbedx509 -lmbedcrypto -lpq
 # Debian keeps libpq-fe.h in a folder of its own.
 PQ_CFLAGS := -I$(SYSROOT)/usr/include/postgresql
 PROGRAMS += $(if $(HUB_SRC),$(HUB))

@@ -5,7 +5,7 @@
 set -eu
 purpose=${1:-build}
 
-build="gcc make pkg-config libc6-dev libsqlite3-dev libmbedtls-dev libcjson-dev zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev libpq-dev"
+build="gcc make pkg-config libc6-dev libsqlite3-dev libmbedtls-dev libcjson-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libpq-dev"
 check="$build libcmocka-dev sqlite3 postgresql"
 bench="$check libsqlcipher-dev"
 demo="$build sqlite3"
