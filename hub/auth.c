@@ -358,9 +358,15 @@ int bs__hub_authenticate(struct bs_hub *h, const struct bs_hub_req *rq,
 	/*
 	 * The nonce is remembered for as long as a request carrying it
 	 * could still pass the clock check; in the database, so that every
-	 * hub process sharing it refuses the replay.
+	 * hub process sharing it refuses the replay.  A light transaction,
+	 * not waiting for the disk: a crash of the machine may forget the
+	 * nonces of its last moments, and for the five minutes of their
+	 * window a copy of such a request would be accepted once more.  A
+	 * replayed push changes nothing (operations are idempotent); a
+	 * replayed pull reads what its device could read.  Durable nonces
+	 * would cost a disk flush on every request.
 	 */
-	if ((rc = bs__hub_begin(c, 1)) != BS_OK) {
+	if ((rc = bs__hub_begin(c, BS_HUB_LIGHT)) != BS_OK) {
 		fail(rs, rc);
 		goto cleanup;
 	}

@@ -138,9 +138,9 @@ void bs__hub_conn_put(bs_hub_conn *c)
 	}
 }
 
-int bs__hub_begin(bs_hub_conn *c, int write)
+int bs__hub_begin(bs_hub_conn *c, int mode)
 {
-	int rc = c->store->ops->begin(c->h, write);
+	int rc = c->store->ops->begin(c->h, mode);
 
 	if (rc == BS_OK)
 		c->in_tx = 1;
@@ -164,6 +164,25 @@ void bs__hub_rollback(bs_hub_conn *c)
 	c->in_tx = 0;
 }
 
+int bs__hub_savepoint(bs_hub_conn *c)
+{
+	return c->store->ops->query(c->h, NULL, NULL, "SAVEPOINT op", NULL, 0);
+}
+
+int bs__hub_release(bs_hub_conn *c)
+{
+	return c->store->ops->query(c->h, NULL, NULL, "RELEASE SAVEPOINT op",
+				    NULL, 0);
+}
+
+int bs__hub_undo(bs_hub_conn *c)
+{
+	int rc = c->store->ops->query(c->h, NULL, NULL,
+				      "ROLLBACK TO SAVEPOINT op", NULL, 0);
+
+	return rc != BS_OK ? rc : bs__hub_release(c);
+}
+
 int bs__hub_q(bs_hub_conn *c, struct bs_hub_res **res, int *changes,
 	      const char *sql, const char *types, ...)
 {
@@ -182,6 +201,10 @@ int bs__hub_q(bs_hub_conn *c, struct bs_hub_res **res, int *changes,
 		}
 		if (types[n] == 't') {
 			v[n].s = va_arg(ap, const char *);
+		} else if (types[n] != 'i' && types[n] != 'n') {
+			va_end(ap);
+			return bs__error(BS_ERR, "SQL parameter type '%c' is "
+					 "none of t, i, n", types[n]);
 		} else {
 			v[n].i = va_arg(ap, int64_t);
 			v[n].is_int = !(types[n] == 'n' && v[n].i < 0);

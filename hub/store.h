@@ -48,9 +48,9 @@ struct bs_hub_store_ops {
 	 * processes at once. */
 	int (*migrate)(void *conn);
 
-	/* write: the transaction will write (take the writer lock
-	 * early where that avoids deadlocks). */
-	int (*begin)(void *conn, int write);
+	/* mode: BS_HUB_READ, BS_HUB_WRITE (take the writer lock
+	 * early, where that avoids deadlocks) or BS_HUB_LIGHT. */
+	int (*begin)(void *conn, int mode);
 	int (*commit)(void *conn);
 	void (*rollback)(void *conn);
 
@@ -85,10 +85,30 @@ const char *bs__hub_store_backend(const bs_hub_store *s);
 int bs__hub_conn_get(bs_hub_conn **out, bs_hub_store *s);
 void bs__hub_conn_put(bs_hub_conn *c);
 
-int bs__hub_begin(bs_hub_conn *c, int write);
+/*
+ * Transactions.  BS_HUB_WRITE commits durably and serializes with every
+ * other writer (the change counter needs it).  BS_HUB_LIGHT is for
+ * writes whose loss in a crash harms nobody (nonces, last seen): it
+ * commits without waiting for the disk, and on PostgreSQL it does not
+ * queue behind the writer lock; it must not take a change number.
+ */
+#define BS_HUB_READ 0
+#define BS_HUB_WRITE 1
+#define BS_HUB_LIGHT 2
+
+int bs__hub_begin(bs_hub_conn *c, int mode);
 int bs__hub_commit(bs_hub_conn *c);
 /* Roll back if a transaction is open.  Cannot fail. */
 void bs__hub_rollback(bs_hub_conn *c);
+
+/*
+ * A savepoint inside the open transaction: set it, then either keep
+ * what followed (release) or undo it (undo, which also releases it).
+ * After a failed statement PostgreSQL accepts nothing but undo.
+ */
+int bs__hub_savepoint(bs_hub_conn *c);
+int bs__hub_release(bs_hub_conn *c);
+int bs__hub_undo(bs_hub_conn *c);
 
 /*
  * Run sql with parameters described by types, one character each:

@@ -254,13 +254,24 @@ static void pg_rollback(void *conn)
 		PQclear(PQexec(db, "ROLLBACK"));
 }
 
-static int begin_once(PGconn *db, int write)
+static int begin_once(PGconn *db, int mode)
 {
 	int rc;
 
-	if (!write)
+	if (mode == BS_HUB_READ)
 		return exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ, "
 			    "READ ONLY", "cannot begin a transaction");
+	/* Nonces and last seen: no change number, so no writer lock; a
+	 * commit the server may lose in a crash (a later durable commit
+	 * flushes it too). */
+	if (mode == BS_HUB_LIGHT) {
+		rc = exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED; "
+			  "SET LOCAL synchronous_commit = off",
+			  "cannot begin a transaction");
+		if (rc != BS_OK)
+			pg_rollback(db);
+		return rc;
+	}
 	rc = exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED; "
 		  "SELECT pg_advisory_xact_lock(" LOCK_WRITE ")",
 		  "cannot begin a write transaction");
@@ -274,17 +285,17 @@ static int begin_once(PGconn *db, int write)
  * to it: a BEGIN that finds the connection gone is tried once more on a
  * new one, since nothing of a transaction is lost yet.
  */
-static int pg_begin(void *conn, int write)
+static int pg_begin(void *conn, int mode)
 {
 	PGconn *db = conn;
 	int rc;
 
 	if ((rc = ensure(db)) != BS_OK)
 		return rc;
-	rc = begin_once(db, write);
+	rc = begin_once(db, mode);
 	if (rc == BS_ENETWORK && PQstatus(db) != CONNECTION_OK &&
 	    (rc = ensure(db)) == BS_OK)
-		rc = begin_once(db, write);
+		rc = begin_once(db, mode);
 	return rc;
 }
 

@@ -6,16 +6,27 @@
  * starts with BEGIN IMMEDIATE, which takes SQLite's single writer lock
  * at once, so two writers never deadlock upgrading a read lock and the
  * change counter is naturally serialized (protocol.md, "Why the cursor
- * never skips").  Statements are prepared per call; the parameters $1,
- * $2, ... are looked up by name, since SQLite numbers named parameters
- * in order of first appearance.
+ * never skips").  Writers of one process first queue on a mutex, so
+ * that they wait for each other without the busy handler's sleeps; the
+ * busy timeout remains for other processes (admin commands).  A light
+ * transaction (BS_HUB_LIGHT: nonces, last seen) commits with
+ * synchronous = NORMAL: it is on disk with the next durable commit, and
+ * a crash before then loses nothing a device relies on.
+ *
+ * Each connection keeps its statements prepared, up to CACHE of them,
+ * found again by their text.  The parameters $1, $2, ... are looked up
+ * by name, since SQLite numbers named parameters in order of first
+ * appearance.
  *
  * The schema is schema/hub/sqlite/NNN_*.sql compiled in
  * (bs__hub_sqlite_migrations), applied in order, PRAGMA user_version
  * keeping the number of the last one.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -26,6 +37,23 @@
 extern const struct bs__embedded bs__hub_sqlite_migrations[];
 
 #define BUSY_MS 15000
+#define CACHE 64
+
+/* The writers of this process, one at a time (see the top). */
+static pthread_mutex_t writer = PTHREAD_MUTEX_INITIALIZER;
+
+struct cached {
+	uint32_t hash;
+	sqlite3_stmt *s;
+};
+
+struct lite {
+	sqlite3 *db;
+	int writing; /* holds writer */
+	int light;   /* synchronous is NORMAL until the transaction ends */
+	unsigned next; /* the cache slot to reuse when all are taken */
+	struct cached cache[CACHE];
+};
 
 static int sql_rc(sqlite3 *db, int src, const char *what)
 {
@@ -56,16 +84,20 @@ static int exec(sqlite3 *db, const char *sql, const char *what)
 
 static int lite_open(void **conn, const char *where)
 {
+	struct lite *l;
 	sqlite3 *db = NULL;
 	int src, rc;
 
 	*conn = NULL;
+	if ((l = bs__calloc(1, sizeof(*l))) == NULL)
+		return bs__error_code(BS_ENOMEM);
 	src = sqlite3_open_v2(where, &db, SQLITE_OPEN_READWRITE |
 			      SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (src != SQLITE_OK) {
 		rc = db != NULL ? sql_rc(db, src, "cannot open hub database")
 				: bs__error_code(BS_ENOMEM);
 		sqlite3_close(db);
+		bs__free(l);
 		return rc;
 	}
 	sqlite3_busy_timeout(db, BUSY_MS);
@@ -78,20 +110,30 @@ static int lite_open(void **conn, const char *where)
 		       "PRAGMA temp_store = MEMORY",
 		       "cannot set up hub database")) != BS_OK) {
 		sqlite3_close(db);
+		bs__free(l);
 		return rc;
 	}
-	*conn = db;
+	l->db = db;
+	*conn = l;
 	return BS_OK;
 }
 
 static void lite_close(void *conn)
 {
-	sqlite3_close(conn);
+	struct lite *l = conn;
+	int i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < CACHE; i++)
+		sqlite3_finalize(l->cache[i].s);
+	sqlite3_close(l->db);
+	bs__free(l);
 }
 
 static int lite_migrate(void *conn)
 {
-	sqlite3 *db = conn;
+	sqlite3 *db = ((struct lite *)conn)->db;
 	sqlite3_stmt *s = NULL;
 	char sql[64];
 	int cur = 0, latest = 0, v, rc;
@@ -126,27 +168,128 @@ cleanup:
 	return rc;
 }
 
-static int lite_begin(void *conn, int write)
+/* Take the process's writer mutex, waiting at most the busy timeout. */
+static int writer_lock(void)
 {
-	return exec(conn, write ? "BEGIN IMMEDIATE" : "BEGIN",
-		    "cannot begin a transaction");
+	struct timespec ts;
+	int e;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += BUSY_MS / 1000;
+	e = pthread_mutex_timedlock(&writer, &ts);
+	if (e == ETIMEDOUT)
+		return bs__error(BS_EBUSY, "cannot begin a transaction: "
+				 "database is busy");
+	return e == 0 ? BS_OK : bs__error(BS_ERR, "writer lock: error %d", e);
+}
+
+/* The transaction is over: give back what lite_begin took. */
+static void ended(struct lite *l)
+{
+	if (l->light) {
+		sqlite3_exec(l->db, "PRAGMA synchronous = FULL", NULL, NULL,
+			     NULL);
+		l->light = 0;
+	}
+	if (l->writing) {
+		l->writing = 0;
+		pthread_mutex_unlock(&writer);
+	}
+}
+
+static int lite_begin(void *conn, int mode)
+{
+	struct lite *l = conn;
+	int rc;
+
+	if (mode == BS_HUB_READ)
+		return exec(l->db, "BEGIN", "cannot begin a transaction");
+	if ((rc = writer_lock()) != BS_OK)
+		return rc;
+	l->writing = 1;
+	if (mode == BS_HUB_LIGHT) {
+		l->light = 1;
+		rc = exec(l->db, "PRAGMA synchronous = NORMAL",
+			  "cannot begin a transaction");
+	}
+	if (rc == BS_OK)
+		rc = exec(l->db, "BEGIN IMMEDIATE",
+			  "cannot begin a transaction");
+	if (rc != BS_OK)
+		ended(l);
+	return rc;
 }
 
 static int lite_commit(void *conn)
 {
-	return exec(conn, "COMMIT", "cannot commit");
+	struct lite *l = conn;
+	int rc = exec(l->db, "COMMIT", "cannot commit");
+
+	/* A failed COMMIT may leave the transaction open: the caller
+	 * rolls back, which ends it. */
+	if (rc == BS_OK || sqlite3_get_autocommit(l->db))
+		ended(l);
+	return rc;
 }
 
 static void lite_rollback(void *conn)
 {
-	if (!sqlite3_get_autocommit(conn))
-		sqlite3_exec(conn, "ROLLBACK", NULL, NULL, NULL);
+	struct lite *l = conn;
+
+	if (!sqlite3_get_autocommit(l->db))
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	ended(l);
+}
+
+/* FNV-1a of a statement's text. */
+static uint32_t text_hash(const char *sql)
+{
+	uint32_t h = 2166136261u;
+
+	while (*sql)
+		h = (h ^ (uint8_t)*sql++) * 16777619u;
+	return h;
+}
+
+/* The prepared statement for sql, from the cache or made and kept. */
+static int prepared(struct lite *l, sqlite3_stmt **out, const char *sql)
+{
+	uint32_t h = text_hash(sql);
+	struct cached *slot = NULL;
+	sqlite3_stmt *s = NULL;
+	int i, src;
+
+	for (i = 0; i < CACHE; i++) {
+		struct cached *e = &l->cache[i];
+
+		if (e->s == NULL) {
+			if (slot == NULL)
+				slot = e;
+		} else if (e->hash == h && strcmp(sqlite3_sql(e->s), sql) ==
+			   0) {
+			*out = e->s;
+			return BS_OK;
+		}
+	}
+	src = sqlite3_prepare_v3(l->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+				 &s, NULL);
+	if (src != SQLITE_OK)
+		return sql_rc(l->db, src, "cannot prepare a statement");
+	if (slot == NULL) {
+		slot = &l->cache[l->next++ % CACHE];
+		sqlite3_finalize(slot->s);
+	}
+	slot->hash = h;
+	slot->s = s;
+	*out = s;
+	return BS_OK;
 }
 
 static int lite_query(void *conn, struct bs_hub_res **res, int *changes,
 		      const char *sql, const struct bs_hub_val *params, int n)
 {
-	sqlite3 *db = conn;
+	struct lite *l = conn;
+	sqlite3 *db = l->db;
 	sqlite3_stmt *s = NULL;
 	struct bs_hub_res *r = NULL;
 	size_t cap = 0;
@@ -155,9 +298,8 @@ static int lite_query(void *conn, struct bs_hub_res **res, int *changes,
 
 	if (res != NULL)
 		*res = NULL;
-	src = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-	if (src != SQLITE_OK)
-		return sql_rc(db, src, "cannot prepare a statement");
+	if ((rc = prepared(l, &s, sql)) != BS_OK)
+		return rc;
 	for (i = 0; i < n; i++) {
 		int idx;
 
@@ -224,7 +366,8 @@ static int lite_query(void *conn, struct bs_hub_res **res, int *changes,
 	}
 cleanup:
 	bs__hub_res_free(r);
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 	return rc;
 }
 

@@ -901,7 +901,7 @@ static int apply_one(struct bs_hub *h, bs_hub_conn *c, const struct op *o,
 	int rc;
 
 	*out = NULL;
-	if ((rc = bs__hub_begin(c, 1)) != BS_OK)
+	if ((rc = bs__hub_savepoint(c)) != BS_OK)
 		return rc;
 	rc = bs__hub_q(c, &r, NULL, "SELECT answer FROM op WHERE op_id = $1",
 		       "t", o->op_id);
@@ -945,8 +945,8 @@ static int apply_one(struct bs_hub *h, bs_hub_conn *c, const struct op *o,
 	/* A rejection changes nothing but is remembered: its replay gets
 	 * the same answer.  Undo whatever the op began before refusing. */
 	if (strcmp(a.result, "rejected") == 0) {
-		bs__hub_rollback(c);
-		if ((rc = bs__hub_begin(c, 1)) != BS_OK)
+		if ((rc = bs__hub_undo(c)) != BS_OK ||
+		    (rc = bs__hub_savepoint(c)) != BS_OK)
 			goto cleanup;
 	}
 	ans_str(&a, "result", a.result);
@@ -959,13 +959,19 @@ static int apply_one(struct bs_hub *h, bs_hub_conn *c, const struct op *o,
 			    "ticket_id, result, answer, received_ms) VALUES "
 			    "($1, $2, $3, $4, $5, $6)", "ttttti", o->op_id,
 			    dev->id, o->ticket_id, a.result, text,
-			    now_ms)) != BS_OK ||
-	    (rc = bs__hub_commit(c)) != BS_OK)
+			    now_ms)) != BS_OK)
 		goto cleanup;
 	*out = a.doc;
 	a.doc = NULL;
 cleanup:
-	bs__hub_rollback(c);
+	if (rc == BS_OK)
+		rc = bs__hub_release(c);
+	else
+		bs__hub_undo(c);
+	if (rc != BS_OK) {
+		cJSON_Delete(*out);
+		*out = NULL;
+	}
 	bs__hub_res_free(r);
 	cJSON_Delete(a.doc);
 	bs__free(text);
@@ -1051,19 +1057,24 @@ int bs__hub_push(struct bs_hub *h, const struct bs_hub_req *rq,
 		}
 		i++;
 	}
-	if ((rc = bs__hub_conn_get(&c, h->store)) != BS_OK) {
+	if ((rc = bs__hub_conn_get(&c, h->store)) != BS_OK ||
+	    (rc = bs__hub_begin(c, BS_HUB_WRITE)) != BS_OK) {
 		bs__hub_error(rs, BS__WIRE_VERSION, rc, NULL);
 		goto cleanup;
 	}
-	/* Pass 2: each op all or nothing, in order. */
+	/*
+	 * Pass 2: each op all or nothing (a savepoint), in order, and the
+	 * batch one commit.  When an op cannot be applied, the ops before
+	 * it are still committed; a retry of the batch replays them and
+	 * resumes there.
+	 */
 	for (i = 0; i < n; i++) {
 		if ((rc = apply_one(h, c, &ops[i], dev, rq->now_ms, &ans)) !=
 		    BS_OK) {
-			/* Ops before this one are stored; a retry of the
-			 * batch replays them and resumes here. */
 			char msg[400];
 
 			snprintf(msg, sizeof(msg), "%s", bs_last_error());
+			bs__hub_commit(c);
 			bs__error(rc, "op %d (%s) could not be applied: %s; "
 				  "retry the batch", i, ops[i].op_id, msg);
 			bs__hub_error(rs, BS__WIRE_VERSION, rc, NULL);
@@ -1071,9 +1082,14 @@ int bs__hub_push(struct bs_hub *h, const struct bs_hub_req *rq,
 		}
 		if (bs__json_push(results, ans) != BS_OK) {
 			rc = bs__error_code(BS_ENOMEM);
+			bs__hub_commit(c);
 			bs__hub_error(rs, BS__WIRE_VERSION, rc, NULL);
 			goto cleanup;
 		}
+	}
+	if ((rc = bs__hub_commit(c)) != BS_OK) {
+		bs__hub_error(rs, BS__WIRE_VERSION, rc, NULL);
+		goto cleanup;
 	}
 	if ((rc = ok_doc(h, rs, rq->now_ms)) != BS_OK ||
 	    (rc = bs__json_put(rs->doc, "results", results)) != BS_OK) {
