@@ -413,7 +413,10 @@ int bs__hub_serve(struct bs_hub *h, const char *dir, const char *listen,
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS |
+	/* MHD_USE_AUTO: epoll on Linux, poll elsewhere; never select(),
+	 * which costs a scan of every connection each time it wakes and
+	 * cannot watch a descriptor numbered 1024 or more. */
+	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_TLS |
 		MHD_USE_ERROR_LOG | (is_v6 ? MHD_USE_IPv6 : 0);
 	d = MHD_start_daemon(flags, 0, NULL, NULL, handler, h,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
