@@ -1,10 +1,11 @@
 /*
  * store.c - what every backend shares: picking the backend, the pool
  * of connections, parameter lists built from a type string, results,
- * and the counters that number changes.
+ * the counters that number changes, and group commit (bs__hub_write).
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,18 @@
 /* Connections kept open for reuse; more may be open while busy. */
 #define POOL_MAX 16
 #define MAX_PARAMS 40
+/* Most callers of bs__hub_write sharing one transaction. */
+#define GROUP_MAX 64
+
+/* A caller of bs__hub_write, waiting in the queue. */
+struct job {
+	int (*fn)(bs_hub_conn *c, void *arg);
+	void *arg;
+	int rc;
+	int done; /* under gmu */
+	char msg[400]; /* the last error when rc is not BS_OK */
+	struct job *next;
+};
 
 struct bs_hub_store {
 	const struct bs_hub_store_ops *ops;
@@ -21,6 +34,12 @@ struct bs_hub_store {
 	pthread_mutex_t mu;
 	bs_hub_conn *idle[POOL_MAX];
 	int nidle;
+	/* Group commit: the queue, and whether a caller is running a
+	 * group now. */
+	pthread_mutex_t gmu;
+	pthread_cond_t gcv;
+	struct job *head, **tail;
+	int leading;
 };
 
 struct bs_hub_conn {
@@ -59,6 +78,9 @@ int bs__hub_store_open(bs_hub_store **out, const char *where)
 		return bs__error_code(BS_ENOMEM);
 	}
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->gmu, NULL);
+	pthread_cond_init(&s->gcv, NULL);
+	s->tail = &s->head;
 	if ((rc = bs__hub_conn_get(&c, s)) != BS_OK)
 		goto fail;
 	rc = s->ops->migrate(c->h);
@@ -83,6 +105,8 @@ void bs__hub_store_close(bs_hub_store *s)
 		bs__free(s->idle[i]);
 	}
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->gmu);
+	pthread_cond_destroy(&s->gcv);
 	bs__free(s->where);
 	bs__free(s);
 }
@@ -266,4 +290,95 @@ int bs__hub_next(bs_hub_conn *c, const char *name, int64_t *out)
 	*out = bs__hub_int(r, 0, 0, 0);
 	bs__hub_res_free(r);
 	return BS_OK;
+}
+
+/*
+ * Run a group of jobs in one write transaction, each inside a savepoint
+ * of its own: a job that fails leaves no trace, the others are kept.
+ * If the transaction itself fails (begin, a savepoint that cannot be
+ * undone, commit), every job of the group gets that failure.
+ */
+static void run_group(bs_hub_store *s, struct job *group)
+{
+	bs_hub_conn *c = NULL;
+	struct job *j;
+	int rc;
+
+	if ((rc = bs__hub_conn_get(&c, s)) == BS_OK)
+		rc = bs__hub_begin(c, BS_HUB_WRITE);
+	for (j = group; rc == BS_OK && j != NULL; j = j->next) {
+		if ((rc = c->store->ops->query(c->h, NULL, NULL,
+					       "SAVEPOINT job", NULL, 0)) !=
+		    BS_OK)
+			break;
+		j->rc = j->fn(c, j->arg);
+		if (j->rc != BS_OK)
+			snprintf(j->msg, sizeof(j->msg), "%s",
+				 bs_last_error());
+		if (j->rc == BS_OK)
+			rc = c->store->ops->query(c->h, NULL, NULL,
+						  "RELEASE SAVEPOINT job",
+						  NULL, 0);
+		else if ((rc = c->store->ops->query(c->h, NULL, NULL,
+				  "ROLLBACK TO SAVEPOINT job", NULL, 0)) ==
+			 BS_OK)
+			rc = c->store->ops->query(c->h, NULL, NULL,
+						  "RELEASE SAVEPOINT job",
+						  NULL, 0);
+	}
+	if (rc == BS_OK)
+		rc = bs__hub_commit(c);
+	if (rc != BS_OK) {
+		for (j = group; j != NULL; j = j->next) {
+			j->rc = rc;
+			snprintf(j->msg, sizeof(j->msg), "%s",
+				 bs_last_error());
+		}
+	}
+	bs__hub_conn_put(c);
+}
+
+int bs__hub_write(bs_hub_store *s, int (*fn)(bs_hub_conn *c, void *arg),
+		  void *arg)
+{
+	struct job me;
+
+	memset(&me, 0, sizeof(me));
+	me.fn = fn;
+	me.arg = arg;
+
+	pthread_mutex_lock(&s->gmu);
+	*s->tail = &me;
+	s->tail = &me.next;
+	while (!me.done) {
+		struct job *group, *j, **cut;
+		int n;
+
+		if (s->leading) {
+			pthread_cond_wait(&s->gcv, &s->gmu);
+			continue;
+		}
+		/* Lead: take what is queued, up to GROUP_MAX. */
+		s->leading = 1;
+		group = s->head;
+		for (n = 1, cut = &group->next; *cut != NULL && n < GROUP_MAX;
+		     n++)
+			cut = &(*cut)->next;
+		s->head = *cut;
+		if (s->head == NULL)
+			s->tail = &s->head;
+		*cut = NULL;
+		pthread_mutex_unlock(&s->gmu);
+		run_group(s, group);
+		pthread_mutex_lock(&s->gmu);
+		for (j = group; j != NULL; j = j->next)
+			j->done = 1;
+		s->leading = 0;
+		pthread_cond_broadcast(&s->gcv);
+	}
+	pthread_mutex_unlock(&s->gmu);
+	/* The error was set in the thread that led the group. */
+	if (me.rc != BS_OK)
+		bs__error(me.rc, "%s", me.msg);
+	return me.rc;
 }

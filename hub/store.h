@@ -111,6 +111,18 @@ int bs__hub_release(bs_hub_conn *c);
 int bs__hub_undo(bs_hub_conn *c);
 
 /*
+ * Group commit: run fn(c, arg) in a write transaction that other
+ * callers' functions may share, each inside a savepoint of its own, and
+ * return when the transaction is durably committed: fn's result, or
+ * the transaction's failure (then nothing of fn is kept).  Concurrent
+ * writers then share one disk flush.  fn must not begin, commit or roll
+ * back, nor call bs__hub_write; a failing fn leaves nothing behind.
+ * The last error is the thread's own only on failure.
+ */
+int bs__hub_write(bs_hub_store *s, int (*fn)(bs_hub_conn *c, void *arg),
+		  void *arg);
+
+/*
  * Run sql with parameters described by types, one character each:
  * 't' a const char * (NULL is SQL NULL), 'i' an int64_t, 'n' an int64_t
  * that is SQL NULL when negative.  res and changes as in the vtable.

@@ -978,6 +978,43 @@ cleanup:
 	return rc;
 }
 
+/* A push's ops, applied by whichever thread leads its group commit. */
+struct push_job {
+	struct bs_hub *h;
+	const struct op *ops;
+	int n;
+	const struct bs_hub_device *dev;
+	int64_t now_ms;
+	cJSON *results;
+	int failed; /* the op that could not be applied, or -1 */
+	int rc;     /* and why */
+	char msg[400];
+};
+
+static int push_apply(bs_hub_conn *c, void *arg)
+{
+	struct push_job *pj = arg;
+	cJSON *ans;
+	int i, rc;
+
+	for (i = 0; i < pj->n; i++) {
+		rc = apply_one(pj->h, c, &pj->ops[i], pj->dev, pj->now_ms,
+			       &ans);
+		if (rc == BS_OK && bs__json_push(pj->results, ans) != BS_OK)
+			rc = bs__error_code(BS_ENOMEM);
+		if (rc != BS_OK) {
+			/* What came before is kept: not a failure of the
+			 * job, which would undo it. */
+			pj->failed = i;
+			pj->rc = rc;
+			snprintf(pj->msg, sizeof(pj->msg), "%s",
+				 bs_last_error());
+			return BS_OK;
+		}
+	}
+	return BS_OK;
+}
+
 /* A 200 answer to a device: the hub's clock and its offline policy. */
 static int ok_doc(const struct bs_hub *h, struct bs_hub_resp *rs,
 		  int64_t now_ms)
@@ -1015,8 +1052,8 @@ int bs__hub_push(struct bs_hub *h, const struct bs_hub_req *rq,
 	struct bs__wire_fault f = { 0, NULL };
 	struct op *ops = NULL;
 	const cJSON *arr, *j;
-	cJSON *doc = NULL, *results = NULL, *ans;
-	bs_hub_conn *c = NULL;
+	cJSON *doc = NULL, *results = NULL;
+	struct push_job pj;
 	int rc, n, i = 0;
 
 	if ((rc = bs__wire_decode(&doc, NULL, rq->body, rq->body_len,
@@ -1057,37 +1094,26 @@ int bs__hub_push(struct bs_hub *h, const struct bs_hub_req *rq,
 		}
 		i++;
 	}
-	if ((rc = bs__hub_conn_get(&c, h->store)) != BS_OK ||
-	    (rc = bs__hub_begin(c, BS_HUB_WRITE)) != BS_OK) {
-		bs__hub_error(rs, BS__WIRE_VERSION, rc, NULL);
-		goto cleanup;
-	}
 	/*
-	 * Pass 2: each op all or nothing (a savepoint), in order, and the
-	 * batch one commit.  When an op cannot be applied, the ops before
-	 * it are still committed; a retry of the batch replays them and
-	 * resumes there.
+	 * Pass 2: each op all or nothing (a savepoint), in order, the batch
+	 * in one transaction that other pushes may share (group commit).
+	 * When an op cannot be applied, the ops before it are kept; a
+	 * retry of the batch replays them and resumes there.
 	 */
-	for (i = 0; i < n; i++) {
-		if ((rc = apply_one(h, c, &ops[i], dev, rq->now_ms, &ans)) !=
-		    BS_OK) {
-			char msg[400];
-
-			snprintf(msg, sizeof(msg), "%s", bs_last_error());
-			bs__hub_commit(c);
-			bs__error(rc, "op %d (%s) could not be applied: %s; "
-				  "retry the batch", i, ops[i].op_id, msg);
-			bs__hub_error(rs, BS__WIRE_VERSION, rc, NULL);
-			goto cleanup;
-		}
-		if (bs__json_push(results, ans) != BS_OK) {
-			rc = bs__error_code(BS_ENOMEM);
-			bs__hub_commit(c);
-			bs__hub_error(rs, BS__WIRE_VERSION, rc, NULL);
-			goto cleanup;
-		}
+	pj.h = h;
+	pj.ops = ops;
+	pj.n = n;
+	pj.dev = dev;
+	pj.now_ms = rq->now_ms;
+	pj.results = results;
+	pj.failed = -1;
+	if ((rc = bs__hub_write(h->store, push_apply, &pj)) == BS_OK &&
+	    pj.failed >= 0) {
+		rc = pj.rc;
+		bs__error(rc, "op %d (%s) could not be applied: %s; retry the "
+			  "batch", pj.failed, ops[pj.failed].op_id, pj.msg);
 	}
-	if ((rc = bs__hub_commit(c)) != BS_OK) {
+	if (rc != BS_OK) {
 		bs__hub_error(rs, BS__WIRE_VERSION, rc, NULL);
 		goto cleanup;
 	}
@@ -1099,7 +1125,6 @@ int bs__hub_push(struct bs_hub *h, const struct bs_hub_req *rq,
 	}
 	results = NULL;
 cleanup:
-	bs__hub_conn_put(c);
 	cJSON_Delete(results);
 	cJSON_Delete(doc);
 	bs__free(ops);
