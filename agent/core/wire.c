@@ -6,6 +6,8 @@
  * not, then cJSON, then a walk of the tree), the field getters, and the
  * security helpers (hex, base64, the signed string, enrollment codes).
  */
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,26 +67,62 @@ int bs__wire_http_status(int rc)
 
 /* --- bodies --------------------------------------------------------- */
 
+/* zlib's allocators, routed through bs__malloc for failure injection;
+ * deflate initialises all it reads, so its memory need not be zeroed. */
+static voidpf z_alloc_raw(voidpf opaque, uInt items, uInt size)
+{
+	(void)opaque;
+	if (size != 0 && items > SIZE_MAX / size)
+		return NULL;
+	return bs__malloc((size_t)items * size);
+}
+static void z_free(voidpf opaque, voidpf p);
+
+/*
+ * A zlib stream of in.  The window and the hash table are sized to the
+ * input (a window larger than the input finds nothing more): setting up
+ * zlib's defaults, 256 KiB written over for every call, cost more than
+ * compressing a typical answer of a few hundred bytes.
+ */
 int bs__wire_deflate(uint8_t **out, size_t *out_len, const void *in,
 		     size_t len)
 {
-	uLongf n = compressBound((uLong)len);
+	z_stream z;
 	uint8_t *buf;
-	int zrc;
+	int zrc, wbits = 9;
 
 	*out = NULL;
 	*out_len = 0;
-	buf = bs__malloc(n);
-	if (buf == NULL)
-		return bs__error_code(BS_ENOMEM);
-	zrc = compress2(buf, &n, in, (uLong)len, 6);
-	if (zrc != Z_OK) {
-		bs__free(buf);
+	if (len > UINT_MAX / 2)
+		return bs__error(BS_EINVAL, "body too large to deflate");
+	while (wbits < 15 && ((size_t)1 << wbits) < len)
+		wbits++;
+	memset(&z, 0, sizeof(z));
+	z.zalloc = z_alloc_raw;
+	z.zfree = z_free;
+	zrc = deflateInit2(&z, 6, Z_DEFLATED, wbits, wbits < 14 ? wbits - 6 : 8,
+			   Z_DEFAULT_STRATEGY);
+	if (zrc != Z_OK)
 		return bs__error(zrc == Z_MEM_ERROR ? BS_ENOMEM : BS_ERR,
 				 "deflate failed: %s", zError(zrc));
+	z.avail_out = (uInt)deflateBound(&z, (uLong)len);
+	buf = bs__malloc(z.avail_out);
+	if (buf == NULL) {
+		deflateEnd(&z);
+		return bs__error_code(BS_ENOMEM);
+	}
+	z.next_in = (z_const Bytef *)in;
+	z.avail_in = (uInt)len;
+	z.next_out = buf;
+	zrc = deflate(&z, Z_FINISH);
+	*out_len = z.total_out;
+	deflateEnd(&z);
+	if (zrc != Z_STREAM_END) {
+		bs__free(buf);
+		*out_len = 0;
+		return bs__error(BS_ERR, "deflate failed: %s", zError(zrc));
 	}
 	*out = buf;
-	*out_len = n;
 	return BS_OK;
 }
 

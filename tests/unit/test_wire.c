@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "agent/core/common.h"
 #include "agent/core/wire.h"
@@ -68,6 +69,52 @@ static void test_wire__deflate_round_trip(void **st)
 	cJSON_Delete(d);
 	bs__free(z);
 	bs__free(back);
+}
+
+/*
+ * Every size around the points where the window changes, and past the
+ * largest window, in text that repeats at long distances: what zlib
+ * itself inflates gives the input back, and repetitive text shrinks.
+ */
+static void test_wire__deflate_sizes(void **st)
+{
+	static const size_t sizes[] = { 0, 1, 2, 255, 256, 257, 511, 512,
+					513, 1023, 1025, 4096, 16383, 16385,
+					32767, 32769, 100000, 300001 };
+	uint8_t *in, *z = NULL, *back;
+	uint32_t x = 12345;
+	size_t k, i, zn = 0;
+
+	(void)st;
+	in = malloc(300001);
+	back = malloc(300001);
+	assert_non_null(in);
+	assert_non_null(back);
+	/* 20,000 bytes of noise over a 26-letter alphabet, repeated: only
+	 * a window of 32 KiB finds the repeats. */
+	for (i = 0; i < 300001; i++) {
+		if (i < 20000) {
+			x = x * 1103515245u + 12345u;
+			in[i] = (uint8_t)('a' + (x >> 16) % 26);
+		} else {
+			in[i] = in[i - 20000];
+		}
+	}
+	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uLongf bn = 300001;
+
+		assert_int_equal(bs__wire_deflate(&z, &zn, in, sizes[k]),
+				 BS_OK);
+		assert_int_equal(uncompress(back, &bn, z, (uLong)zn), Z_OK);
+		assert_int_equal(bn, sizes[k]);
+		assert_memory_equal(back, in, sizes[k]);
+		if (sizes[k] >= 100000)
+			assert_true(zn < sizes[k] / 3);
+		bs__free(z);
+		z = NULL;
+	}
+	free(in);
+	free(back);
 }
 
 static void test_wire__encode_decode_both_ways(void **st)
@@ -604,6 +651,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wire__deflate_round_trip),
+		cmocka_unit_test(test_wire__deflate_sizes),
 		cmocka_unit_test(test_wire__encode_decode_both_ways),
 		cmocka_unit_test(test_wire__truncated_and_corrupt_deflate),
 		cmocka_unit_test(test_wire__bomb),
