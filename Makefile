@@ -96,6 +96,7 @@ TEST_BIN += $(HUB_TEST_BIN)
 HUB_STORE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard hub/store*.c)) \
 	$(BUILD)/gen/hub_sqlite.o $(BUILD)/gen/hub_postgres.o
 HUB_TEST_LINK_hub_pg_store := $(HUB_STORE_OBJ) -lpq
+HUB_TEST_LINK_hub_replay := $(BUILD)/obj/hub/replay.o
 
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
@@ -190,6 +191,7 @@ $(BUILD)/tests/integration/test_%: tests/hub/test_%.c $(TEST_HELPER_OBJ) $(LIB) 
 
 $(BUILD)/tests/integration/test_hub_pg: tests/hub/test_hub.c
 $(BUILD)/tests/integration/test_hub_pg_store: $(HUB_STORE_OBJ)
+$(BUILD)/tests/integration/test_hub_replay: $(BUILD)/obj/hub/replay.o
 
 # Each public header compiles alone under -std=c11 -pedantic.
 headers:

@@ -291,6 +291,9 @@ static int parse_ms(const char *s, int64_t *out)
 	return 1;
 }
 
+/* Last seen is written when it is older than this. */
+#define LAST_SEEN_MS 60000
+
 static int unauthorized(struct bs_hub_resp *rs, const char *cause,
 			const char *msg)
 {
@@ -305,8 +308,8 @@ int bs__hub_authenticate(struct bs_hub *h, const struct bs_hub_req *rq,
 	char *canon = NULL;
 	uint8_t *sig = NULL;
 	size_t sig_len = 0;
-	int64_t t;
-	int rc;
+	int64_t t, expires, seen;
+	int rc, stale;
 
 	if (rq->device == NULL || rq->time == NULL || rq->nonce == NULL ||
 	    rq->signature == NULL)
@@ -325,8 +328,8 @@ int bs__hub_authenticate(struct bs_hub *h, const struct bs_hub_req *rq,
 		goto cleanup;
 	}
 	rc = bs__hub_q(c, &r, NULL, "SELECT public_key, branch, staff, role, "
-		       "revoked_ms FROM device WHERE id = $1", "t",
-		       rq->device);
+		       "revoked_ms, last_seen_ms FROM device WHERE id = $1",
+		       "t", rq->device);
 	if (rc != BS_OK) {
 		fail(rs, rc);
 		goto cleanup;
@@ -339,6 +342,14 @@ int bs__hub_authenticate(struct bs_hub *h, const struct bs_hub_req *rq,
 	if (llabs(t - rq->now_ms) > h->skew_ms) {
 		rc = unauthorized(rs, "clock_skew", "request time is too far "
 				  "from the hub's; sign with hub_time_ms");
+		goto cleanup;
+	}
+	/* Nonces in memory begin empty: what was signed before this
+	 * process started could be a replay it cannot recognise. */
+	if (h->replay != NULL && t < h->start_ms) {
+		rc = unauthorized(rs, "clock_skew", "request was signed before "
+				  "the hub started; sign again with "
+				  "hub_time_ms");
 		goto cleanup;
 	}
 	if (bs__wire_unb64(&sig, &sig_len, rq->signature,
@@ -357,38 +368,45 @@ int bs__hub_authenticate(struct bs_hub *h, const struct bs_hub_req *rq,
 	}
 	/*
 	 * The nonce is remembered for as long as a request carrying it
-	 * could still pass the clock check; in the database, so that every
-	 * hub process sharing it refuses the replay.  A light transaction,
-	 * not waiting for the disk: a crash of the machine may forget the
-	 * nonces of its last moments, and for the five minutes of their
-	 * window a copy of such a request would be accepted once more.  A
-	 * replayed push changes nothing (operations are idempotent); a
-	 * replayed pull reads what its device could read.  Durable nonces
-	 * would cost a disk flush on every request.
+	 * could still pass the clock check: in the memory of the only hub
+	 * serving a SQLite database, or else in the database, so that every
+	 * hub process sharing it refuses the replay.  The latter is a light
+	 * transaction, not waiting for the disk: a crash of the machine may
+	 * forget the nonces of its last moments, and for the five minutes
+	 * of their window a copy of such a request would be accepted once
+	 * more.  A replayed push changes nothing (operations are
+	 * idempotent); a replayed pull reads what its device could read.
+	 * Last seen is written when it is a minute old, not every time.
 	 */
-	if ((rc = bs__hub_begin(c, BS_HUB_LIGHT)) != BS_OK) {
-		fail(rs, rc);
-		goto cleanup;
+	expires = (t > rq->now_ms ? t : rq->now_ms) + h->skew_ms + 1;
+	seen = bs__hub_int(r, 0, 5, 0);
+	stale = rq->now_ms - seen >= LAST_SEEN_MS || seen > rq->now_ms;
+	if (h->replay != NULL)
+		rc = bs__hub_replay_check(h->replay, rq->device, rq->nonce,
+					  expires, rq->now_ms);
+	if (rc == BS_OK && (h->replay == NULL || stale) &&
+	    (rc = bs__hub_begin(c, BS_HUB_LIGHT)) == BS_OK) {
+		if (h->replay == NULL)
+			rc = bs__hub_q(c, NULL, NULL, "DELETE FROM nonce WHERE "
+				       "device_id = $1 AND expires_ms < $2",
+				       "ti", rq->device, rq->now_ms);
+		if (rc == BS_OK && h->replay == NULL)
+			rc = bs__hub_q(c, NULL, NULL, "INSERT INTO nonce "
+				       "(device_id, nonce, expires_ms) VALUES "
+				       "($1, $2, $3)", "tti", rq->device,
+				       rq->nonce, expires);
+		if (rc == BS_OK && stale)
+			rc = bs__hub_q(c, NULL, NULL, "UPDATE device SET "
+				       "last_seen_ms = $2 WHERE id = $1",
+				       "ti", rq->device, rq->now_ms);
+		if (rc == BS_OK)
+			rc = bs__hub_commit(c);
 	}
-	rc = bs__hub_q(c, NULL, NULL, "DELETE FROM nonce WHERE device_id = $1 "
-		       "AND expires_ms < $2", "ti", rq->device, rq->now_ms);
-	if (rc == BS_OK)
-		rc = bs__hub_q(c, NULL, NULL, "INSERT INTO nonce (device_id, "
-			       "nonce, expires_ms) VALUES ($1, $2, $3)", "tti",
-			       rq->device, rq->nonce,
-			       (t > rq->now_ms ? t : rq->now_ms) +
-				       h->skew_ms + 1);
 	if (rc == BS_EEXISTS) {
 		rc = unauthorized(rs, "replayed", "this request was already "
 				  "received (nonce seen before)");
 		goto cleanup;
 	}
-	if (rc == BS_OK)
-		rc = bs__hub_q(c, NULL, NULL, "UPDATE device SET "
-			       "last_seen_ms = $2 WHERE id = $1", "ti",
-			       rq->device, rq->now_ms);
-	if (rc == BS_OK)
-		rc = bs__hub_commit(c);
 	if (rc != BS_OK) {
 		fail(rs, rc);
 		goto cleanup;

@@ -44,6 +44,11 @@ struct bs_hub {
 	int64_t max_ahead_ms; /* HLC stamps further ahead are refused */
 	int64_t max_offline_ms; /* policy: devices lock after this long
 				   without a sync; 0 for never */
+	/* Nonces in memory (replay.c), for the only hub serving its
+	 * database; NULL: in the database, shared by every hub. */
+	struct bs_hub_replay *replay;
+	int64_t start_ms; /* requests signed before it are refused when
+			     replay is set */
 };
 
 /* A request as the handlers see it.  Everything is borrowed. */
@@ -132,6 +137,19 @@ int bs__hub_enroll_ca(struct bs_hub *h, const struct bs_hub_req *rq,
 		      struct bs_hub_resp *rs);
 int bs__hub_enroll(struct bs_hub *h, const struct bs_hub_req *rq,
 		   struct bs_hub_resp *rs);
+
+/*
+ * The nonces one hub process has seen (replay.c).  check: BS_OK if
+ * (device, nonce) is new, and now remembered until expires_ms;
+ * BS_EEXISTS if it was seen.  Thread-safe.
+ */
+struct bs_hub_replay;
+int bs__hub_replay_new(struct bs_hub_replay **out);
+void bs__hub_replay_free(struct bs_hub_replay *r);
+int bs__hub_replay_check(struct bs_hub_replay *r, const char *device,
+			 const char *nonce, int64_t expires_ms,
+			 int64_t now_ms);
+size_t bs__hub_replay_count(struct bs_hub_replay *r);
 
 /*
  * Authenticate a signed request: *dev is its device.  On failure rs

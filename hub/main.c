@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 	struct bs_hub h;
 	bs_hub_store *st = NULL;
 	char db[4096];
-	int rc;
+	int rc, lock_fd = -1;
 
 	if (parse(&o, argc, argv) != 0) {
 		fputs(usage, stderr);
@@ -183,6 +183,26 @@ int main(int argc, char **argv)
 			rc = bs__error(BS_EINVAL, "--max-offline must be a "
 				       "duration such as 14d or 36h, or off");
 			goto done;
+		}
+		h.start_ms = bs_os_now_ms();
+		/* On SQLite one process serves the database, and keeps the
+		 * nonces in its memory; several may serve PostgreSQL. */
+		if (strcmp(bs__hub_store_backend(st), "sqlite") == 0) {
+			char lock[4200];
+
+			snprintf(lock, sizeof(lock), "%s-serve.lock",
+				 o.db ? o.db : db);
+			rc = bs_os_lock(&lock_fd, lock, 1);
+			if (rc == BS_EBUSY)
+				rc = bs__error(BS_EBUSY, "another branchsync-"
+					       "hub is serving %s; on SQLite one "
+					       "process serves a database (use "
+					       "PostgreSQL for several)",
+					       o.db ? o.db : db);
+			if (rc == BS_OK)
+				rc = bs__hub_replay_new(&h.replay);
+			if (rc != BS_OK)
+				goto done;
 		}
 		if ((rc = bs__hub_pki_load_ca(&h, o.dir)) == BS_OK)
 			rc = bs__hub_serve(&h, o.dir, o.listen, o.threads);
@@ -234,6 +254,9 @@ done:
 		fprintf(stderr, "branchsync-hub: %s\n", bs_last_error());
 	rc = rc == BS_OK ? 0 : bs_error_exit_code(rc);
 out:
+	bs__hub_replay_free(h.replay);
+	if (lock_fd >= 0)
+		bs_os_unlock(lock_fd);
 	bs__free(h.ca_der);
 	bs__free(h.ca_pem);
 	bs__hub_store_close(st);
