@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <microhttpd.h>
 
@@ -367,6 +368,27 @@ bad:
 			 "127.0.0.1:8443 or [::1]:8443");
 }
 
+/*
+ * As many connections as descriptors allow, less some for the database
+ * and the rest: the soft limit raised to the hard one first, since a
+ * thousand devices each keep a connection open.  The threads share it.
+ */
+static unsigned conn_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 1000;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 100000)
+		return 100000;
+	return rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
+}
+
 int bs__hub_serve(struct bs_hub *h, const char *dir, const char *listen,
 		  int threads)
 {
@@ -428,7 +450,7 @@ int bs__hub_serve(struct bs_hub *h, const char *dir, const char *listen,
 		"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
+		MHD_OPTION_CONNECTION_LIMIT, conn_limit(),
 		MHD_OPTION_END);
 	if (d == NULL) {
 		rc = bs__error(BS_EIO, "cannot listen on %s (in use, or not "

@@ -22,7 +22,7 @@ static const char usage[] =
 	"usage: branchsync-hub COMMAND --dir DIR [--db URL] [options]\n"
 	"  init [--host NAME]...          create the CA and server "
 	"certificate\n"
-	"  serve [--listen ADDR:PORT] [--threads N] [--max-offline 14d|off]\n"
+	"  serve [--listen ADDR:PORT] [--threads 8] [--max-offline 14d|off]\n"
 	"  enroll-code --branch B --staff S [--role staff|manager] "
 	"[--ttl 24h]\n"
 	"  devices                        list enrolled devices\n"
@@ -75,7 +75,7 @@ static int parse(struct opts *o, int argc, char **argv)
 	o->role = "staff";
 	o->ttl = "24h";
 	o->max_offline = "14d";
-	o->threads = 4;
+	o->threads = 8;
 	if (argc < 2)
 		return -1;
 	o->cmd = argv[1];

@@ -35,10 +35,7 @@
  * phase, default 2), BS_BENCH_HUB_RATE (the paced rate, default the
  * target, 1000 rounds a second), BS_BENCH_HUB_ONLY (sqlite, postgres or
  * two-hubs: that set-up alone), BS_BENCH_HUB_THREADS (the hub's
- * --threads, default 4, the hub's own).  microhttpd divides its limit
- * of 4000 connections among the threads, and a thread keeps whatever
- * connections it accepts: with more than four threads, some of the
- * 1,000 devices are refused.
+ * --threads, default 8, the hub's own).
  *
  * The file is divided into: processes (the hubs and the admin
  * commands); a hub's database made ready; CPU accounting; the set-ups;
@@ -56,7 +53,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -82,15 +78,6 @@
  * reached: a load the hub can keep up with, where latency means
  * something rather than growing with the length of the run. */
 #define SUSTAINED 0.5
-
-/*
- * libmicrohttpd, as the hub starts it, waits on its sockets with
- * select(): a socket numbered FD_SETSIZE or above is closed as soon as
- * it is accepted.  The hub keeps a dozen descriptors of its own
- * (listener, pipes, database files or connections), so a thousand
- * devices, each on its own connection, just fit in one hub.
- */
-#define HUB_CONN_MAX (FD_SETSIZE - 16)
 
 enum { SIZES = 2, MODES = 2 };
 static const int sizes[SIZES] = { DEVICES_SMALL, DEVICES_LARGE };
@@ -135,7 +122,7 @@ static char hub_bin[600];
 static pid_t hubs[HL_MAX_HUBS];
 static pid_t postmaster; /* tests/support/pg.h's server, once found */
 static double secs = 6, warm = 2, rate = TARGET_ROUNDS;
-static int threads = 4;
+static int threads = 8;
 static struct sigaction old_act[3];
 static const int caught[3] = { SIGINT, SIGTERM, SIGHUP };
 
@@ -319,8 +306,7 @@ static int start_hub(int k, const char *dir, const char *db, int *port)
 	if (hubs[k] == 0) {
 		dup2(fd[1], 1);
 		dup2(efd, 2);
-		/* Nothing of ours: above all no device's socket, which would
-		 * take a descriptor number below FD_SETSIZE. */
+		/* Nothing of ours, above all no device's socket. */
 		close_range(3, ~0U, 0);
 		/* A benchmark that dies takes its hubs with it. */
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 ||
@@ -909,10 +895,7 @@ static void print_notes(void)
 					       s->res[k][m].errors,
 					       s->res[k][m].first_error);
 	}
-	printf("  Each device keeps its own connection.  A hub's microhttpd "
-	       "waits with select():\n  it refuses a socket numbered %d or "
-	       "more, so one hub serves at most about %d\n  devices.\n",
-	       FD_SETSIZE, HUB_CONN_MAX);
+	printf("  Each device keeps its own connection.\n");
 }
 
 /* One line of ratios: a / b at each size, of what get gives. */
