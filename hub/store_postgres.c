@@ -31,10 +31,14 @@
  * they were given even between transactions that skip the writer lock.
  * tests/hub/test_hub_pg_store.c checks both.
  *
- * Statements go out with PQexecParams: parameters $1..$n as text, the
- * integers typed bigint (the schema's integers are all BIGINT), the text
- * ones left for the server to type from their context.  Results come
- * back as text.
+ * Statements are prepared once a connection (PQprepare, named s0, s1,
+ * ...; up to CACHE of them, the rest sent with PQexecParams), found
+ * again by their text and parameter types: parameters $1..$n as text,
+ * the integers typed bigint (the schema's integers are all BIGINT), the
+ * text ones left for the server to type from their context.  Parsing
+ * and planning every statement again was most of the server's work.  A
+ * session the server ended takes its statements with it: a connection
+ * made again starts with none.  Results come back as text.
  *
  * The schema is schema/hub/postgres/NNN_*.sql compiled in
  * (bs__hub_postgres_migrations).  Migration runs in one transaction
@@ -42,6 +46,7 @@
  * once: the first one migrates, the others wait and find it done.  The
  * version is kept in hub_meta under 'schema_version'.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +65,30 @@ extern const struct bs__embedded bs__hub_postgres_migrations[];
 
 /* Parameters in one statement; store.c passes at most 40. */
 #define MAX_PARAMS 64
+/* Statements kept prepared by a connection. */
+#define CACHE 128
+
+struct prepared {
+	uint32_t hash;
+	char *sql;
+	char types[MAX_PARAMS + 1]; /* 'i' bigint, 't' text, per $n */
+};
+
+/* A connection: libpq's, and the statements it has prepared. */
+struct pgc {
+	PGconn *db;
+	int n;
+	struct prepared st[CACHE];
+};
+
+static void forget_prepared(struct pgc *p)
+{
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		bs__free(p->st[i].sql);
+	p->n = 0;
+}
 
 /*
  * Advisory lock keys, bigint, per database: "bshubmig" and "bshubwri"
@@ -192,13 +221,18 @@ static int pg_open(void **conn, const char *where)
 	static const char *const keys[] = { "connect_timeout",
 		"application_name", "dbname", "client_encoding", NULL };
 	const char *vals[] = { "10", "branchsync-hub", where, "UTF8", NULL };
+	struct pgc *p;
 	PGconn *db;
 	int rc;
 
 	*conn = NULL;
-	db = PQconnectdbParams(keys, vals, 1);
-	if (db == NULL)
+	if ((p = bs__calloc(1, sizeof(*p))) == NULL)
 		return bs__error_code(BS_ENOMEM);
+	db = PQconnectdbParams(keys, vals, 1);
+	if (db == NULL) {
+		bs__free(p);
+		return bs__error_code(BS_ENOMEM);
+	}
 	if (PQstatus(db) != CONNECTION_OK) {
 		char line[400];
 
@@ -206,21 +240,30 @@ static int pg_open(void **conn, const char *where)
 			       "database: %s", one_line(line, sizeof(line),
 							PQerrorMessage(db)));
 		PQfinish(db);
+		bs__free(p);
 		return rc;
 	}
 	PQsetNoticeProcessor(db, quiet, NULL);
 	if ((rc = exec(db, session_sql, "cannot set up the hub database "
 		       "session")) != BS_OK) {
 		PQfinish(db);
+		bs__free(p);
 		return rc;
 	}
-	*conn = db;
+	p->db = db;
+	*conn = p;
 	return BS_OK;
 }
 
 static void pg_close(void *conn)
 {
-	PQfinish(conn);
+	struct pgc *p = conn;
+
+	if (p == NULL)
+		return;
+	forget_prepared(p);
+	PQfinish(p->db);
+	bs__free(p);
 }
 
 /*
@@ -228,12 +271,14 @@ static void pg_close(void *conn)
  * restarted, a proxy timed it out): outside a transaction, nothing is
  * lost by connecting again.  Fails with BS_ENETWORK.
  */
-static int ensure(PGconn *db)
+static int ensure(struct pgc *p)
 {
+	PGconn *db = p->db;
 	char line[400];
 
 	if (PQstatus(db) == CONNECTION_OK)
 		return BS_OK;
+	forget_prepared(p);
 	PQreset(db);
 	if (PQstatus(db) != CONNECTION_OK)
 		return bs__error(BS_ENETWORK, "lost the hub database: %s",
@@ -245,13 +290,16 @@ static int ensure(PGconn *db)
 
 /* --- transactions and migration ------------------------------------- */
 
-static void pg_rollback(void *conn)
+static void rollback_db(PGconn *db)
 {
-	PGconn *db = conn;
-
 	if (PQstatus(db) == CONNECTION_OK &&
 	    PQtransactionStatus(db) != PQTRANS_IDLE)
 		PQclear(PQexec(db, "ROLLBACK"));
+}
+
+static void pg_rollback(void *conn)
+{
+	rollback_db(((struct pgc *)conn)->db);
 }
 
 static int begin_once(PGconn *db, int mode)
@@ -269,14 +317,14 @@ static int begin_once(PGconn *db, int mode)
 			  "SET LOCAL synchronous_commit = off",
 			  "cannot begin a transaction");
 		if (rc != BS_OK)
-			pg_rollback(db);
+			rollback_db(db);
 		return rc;
 	}
 	rc = exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED; "
 		  "SELECT pg_advisory_xact_lock(" LOCK_WRITE ")",
 		  "cannot begin a write transaction");
 	if (rc != BS_OK)
-		pg_rollback(db);
+		rollback_db(db);
 	return rc;
 }
 
@@ -287,14 +335,15 @@ static int begin_once(PGconn *db, int mode)
  */
 static int pg_begin(void *conn, int mode)
 {
-	PGconn *db = conn;
+	struct pgc *p = conn;
+	PGconn *db = p->db;
 	int rc;
 
-	if ((rc = ensure(db)) != BS_OK)
+	if ((rc = ensure(p)) != BS_OK)
 		return rc;
 	rc = begin_once(db, mode);
 	if (rc == BS_ENETWORK && PQstatus(db) != CONNECTION_OK &&
-	    (rc = ensure(db)) == BS_OK)
+	    (rc = ensure(p)) == BS_OK)
 		rc = begin_once(db, mode);
 	return rc;
 }
@@ -305,7 +354,7 @@ static int pg_begin(void *conn, int mode)
  */
 static int pg_commit(void *conn)
 {
-	PGconn *db = conn;
+	PGconn *db = ((struct pgc *)conn)->db;
 	PGresult *res = PQexec(db, "COMMIT");
 	int rc = BS_OK;
 
@@ -362,7 +411,8 @@ cleanup:
 
 static int pg_migrate(void *conn)
 {
-	PGconn *db = conn;
+	struct pgc *p = conn;
+	PGconn *db = p->db;
 	PGresult *res = NULL;
 	char num[16];
 	const char *params[1] = { num };
@@ -370,7 +420,7 @@ static int pg_migrate(void *conn)
 
 	while (bs__hub_postgres_migrations[latest].name != NULL)
 		latest++;
-	if ((rc = ensure(db)) != BS_OK)
+	if ((rc = ensure(p)) != BS_OK)
 		return rc;
 	if ((rc = exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED; "
 		       "SELECT pg_advisory_xact_lock(" LOCK_MIGRATE ")",
@@ -402,10 +452,10 @@ static int pg_migrate(void *conn)
 		PQclear(res);
 		res = NULL;
 	}
-	rc = pg_commit(db);
+	rc = pg_commit(p);
 cleanup:
 	PQclear(res);
-	pg_rollback(db);
+	pg_rollback(p);
 	return rc;
 }
 
@@ -450,14 +500,74 @@ static int rows(struct bs_hub_res **out, const PGresult *res)
 	return BS_OK;
 }
 
+/* FNV-1a of a statement's text and parameter types. */
+static uint32_t stmt_hash(const char *sql, const char *types)
+{
+	uint32_t h = 2166136261u;
+
+	while (*sql)
+		h = (h ^ (uint8_t)*sql++) * 16777619u;
+	while (*types)
+		h = (h ^ (uint8_t)*types++) * 16777619u;
+	return h;
+}
+
+/*
+ * The name of sql prepared with these parameter types on p, preparing
+ * it if need be; NULL when the cache is full (then the statement is sent
+ * whole).  On failure *rc is set.
+ */
+static const char *prepared_name(struct pgc *p, char name[16],
+				 const char *sql, const char *types,
+				 const Oid *oids, int n, int *rc)
+{
+	uint32_t h = stmt_hash(sql, types);
+	struct prepared *e;
+	PGresult *res;
+	int i;
+
+	*rc = BS_OK;
+	for (i = 0; i < p->n; i++) {
+		e = &p->st[i];
+		if (e->hash == h && strcmp(e->types, types) == 0 &&
+		    strcmp(e->sql, sql) == 0) {
+			snprintf(name, 16, "s%d", i);
+			return name;
+		}
+	}
+	if (p->n == CACHE)
+		return NULL;
+	e = &p->st[p->n];
+	snprintf(name, 16, "s%d", p->n);
+	res = PQprepare(p->db, name, sql, n, oids);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		*rc = pq_rc(p->db, res, "statement failed");
+		PQclear(res);
+		return NULL;
+	}
+	PQclear(res);
+	if ((e->sql = bs__strdup(sql)) == NULL) {
+		/* Prepared but not remembered: sent whole this time, and
+		 * the name is taken again by the next one. */
+		PQclear(PQexec(p->db, "DEALLOCATE ALL"));
+		forget_prepared(p);
+		return NULL;
+	}
+	e->hash = h;
+	memcpy(e->types, types, (size_t)n + 1);
+	p->n++;
+	return name;
+}
+
 static int pg_query(void *conn, struct bs_hub_res **out, int *changes,
 		    const char *sql, const struct bs_hub_val *params, int n)
 {
-	PGconn *db = conn;
+	struct pgc *p = conn;
+	PGconn *db = p->db;
 	PGresult *res = NULL;
-	const char *values[MAX_PARAMS];
+	const char *values[MAX_PARAMS], *name;
 	Oid types[MAX_PARAMS];
-	char ints[MAX_PARAMS][24];
+	char ints[MAX_PARAMS][24], sig[MAX_PARAMS + 1], pname[16];
 	ExecStatusType st;
 	int i, rc = BS_OK;
 
@@ -471,12 +581,21 @@ static int pg_query(void *conn, struct bs_hub_res **out, int *changes,
 				 (long long)params[i].i);
 			values[i] = ints[i];
 			types[i] = INT8_OID;
+			sig[i] = 'i';
 		} else {
 			values[i] = params[i].s;
 			types[i] = 0;
+			sig[i] = 't';
 		}
 	}
-	res = PQexecParams(db, sql, n, types, values, NULL, NULL, 0);
+	sig[n] = '\0';
+	name = prepared_name(p, pname, sql, sig, types, n, &rc);
+	if (rc != BS_OK)
+		return rc;
+	if (name != NULL)
+		res = PQexecPrepared(db, name, n, values, NULL, NULL, 0);
+	else
+		res = PQexecParams(db, sql, n, types, values, NULL, NULL, 0);
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		rc = pq_rc(db, res, "statement failed");
