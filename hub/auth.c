@@ -376,7 +376,8 @@ int bs__hub_authenticate(struct bs_hub *h, const struct bs_hub_req *rq,
 	 * of their window a copy of such a request would be accepted once
 	 * more.  A replayed push changes nothing (operations are
 	 * idempotent); a replayed pull reads what its device could read.
-	 * Last seen is written when it is a minute old, not every time.
+	 * Last seen is written, and the device's expired nonces deleted,
+	 * when it is a minute old, not every time.
 	 */
 	expires = (t > rq->now_ms ? t : rq->now_ms) + h->skew_ms + 1;
 	seen = bs__hub_int(r, 0, 5, 0);
@@ -386,7 +387,7 @@ int bs__hub_authenticate(struct bs_hub *h, const struct bs_hub_req *rq,
 					  expires, rq->now_ms);
 	if (rc == BS_OK && (h->replay == NULL || stale) &&
 	    (rc = bs__hub_begin(c, BS_HUB_LIGHT)) == BS_OK) {
-		if (h->replay == NULL)
+		if (h->replay == NULL && stale)
 			rc = bs__hub_q(c, NULL, NULL, "DELETE FROM nonce WHERE "
 				       "device_id = $1 AND expires_ms < $2",
 				       "ti", rq->device, rq->now_ms);
