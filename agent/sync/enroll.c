@@ -117,8 +117,8 @@ static int read_who(struct who *w, const cJSON *doc)
 	if ((rc = bs__wire_code(&w->branch, doc, "branch", 0)) ||
 	    (rc = bs__wire_code(&w->staff, doc, "staff", 0)) ||
 	    (rc = bs__wire_code(&w->role, doc, "role", 0)))
-		return bs__error(BS_ENETWORK, "the hub's enrollment answer is "
-				 "incomplete: %s", bs_last_error());
+		return bs__sync_because(BS_ENETWORK, "the hub's enrollment "
+					"answer is incomplete");
 	if (strcmp(w->role, "staff") != 0 && strcmp(w->role, "manager") != 0)
 		return bs__error(BS_ENETWORK, "the hub names an unknown role "
 				 "'%s'", w->role);
@@ -298,8 +298,8 @@ int bs_sync_enroll(bs_store *st, const char *hub_url, const char *code,
 		goto cleanup;
 	if (bs__wire_str(&pem, r.doc, "ca_pem", 16384, 0) != BS_OK ||
 	    bs__wire_str(&mac, r.doc, "ca_mac", 64, 0) != BS_OK) {
-		rc = bs__error(BS_ENETWORK, "the hub's CA answer is "
-			       "incomplete: %s", bs_last_error());
+		rc = bs__sync_because(BS_ENETWORK, "the hub's CA answer is "
+				      "incomplete");
 		goto cleanup;
 	}
 	/* 2. Checked against the code: only then is it trusted. */

@@ -16,7 +16,8 @@
  * Signed requests follow protocol.md, "Signed requests": the device's
  * estimate of the hub's clock, a fresh nonce, and an ECDSA signature
  * over the canonical string.  Every answer carries the hub's clock; the
- * offset is learned from the middle of each request.
+ * offset is learned from the middle of each request, and every success
+ * carries head office's offline policy.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -297,6 +298,28 @@ cleanup:
 	return rc;
 }
 
+/*
+ * The offline policy a 200 answer to a signed request carries
+ * (protocol.md, "Offline policy"): kept in n until the round stores it.
+ * An answer without it (an older hub) leaves the last one known; a value
+ * out of range is a broken answer, never a lifted limit.
+ */
+static int read_policy(struct bs__net *n, const cJSON *doc, const char *what)
+{
+	int64_t v;
+	int present = 0;
+
+	if (bs__wire_int(&v, &present, doc, "max_offline_ms", 0,
+			 BS__SYNC_MAX_OFFLINE_MS, 1) != BS_OK)
+		return bs__sync_because(BS_ENETWORK, "%s: the hub's answer "
+					"is not a protocol document", what);
+	if (present) {
+		n->max_offline_ms = v;
+		n->have_policy = 1;
+	}
+	return BS_OK;
+}
+
 /* One attempt of a request; *out filled whenever an answer came. */
 static int attempt(struct bs__net *n, struct bs__resp *out,
 		   const char *method, const char *target, const uint8_t *body,
@@ -364,10 +387,11 @@ static int attempt(struct bs__net *n, struct bs__resp *out,
 	rc = bs__wire_decode(&out->doc, NULL, n->body, n->body_len,
 			     n->encoding[0] ? n->encoding : NULL, &f);
 	if (rc != BS_OK) {
-		rc = bs__error(out->status >= 500 ? BS_EBUSY : BS_ENETWORK,
-			       "%s: the hub's answer (HTTP %ld) is not a "
-			       "protocol document: %s", what, out->status,
-			       bs_last_error());
+		rc = bs__sync_because(out->status >= 500 ? BS_EBUSY
+							 : BS_ENETWORK,
+				      "%s: the hub's answer (HTTP %ld) is not "
+				      "a protocol document", what,
+				      out->status);
 		goto cleanup;
 	}
 	if (bs__wire_int(&ht, NULL, out->doc, "hub_time_ms", 0,
@@ -378,7 +402,7 @@ static int attempt(struct bs__net *n, struct bs__resp *out,
 	}
 	bs__error_clear();
 	if (out->status >= 200 && out->status < 300) {
-		rc = BS_OK;
+		rc = sign ? read_policy(n, out->doc, what) : BS_OK;
 		goto cleanup;
 	}
 	bs__wire_str(&out->error, out->doc, "error", 64, 1);

@@ -55,9 +55,9 @@ static int wipe(bs_store **stp)
 	*stp = NULL;
 	rc = bs_store_wipe(dir);
 	if (rc != BS_OK)
-		return bs__error(BS_EREVOKED, "head office has revoked this "
-				 "device, but its store could not be wiped: "
-				 "%s", bs_last_error());
+		return bs__sync_because(BS_EREVOKED, "head office has revoked "
+					"this device, but its store could not "
+					"be wiped");
 	return bs__error(BS_EREVOKED, "head office has revoked this device: "
 			 "its store has been wiped");
 }

@@ -1,8 +1,8 @@
 /*
  * state.c - the device's sync settings, kept in the encrypted store's
  * sync_state table: the hub's URL and pinned CA, the device's private
- * key, the pull cursor, the hub's clock offset and when the device last
- * heard from the hub.  Values keep their own SQLite type (text, integer,
+ * key, the pull cursor, the hub's clock offset, when the device last
+ * heard from the hub and head office's offline policy.  Values keep their own SQLite type (text, integer,
  * BLOB for the key).
  *
  * Also the small helpers every file of agent/sync uses: SQLite errors,
@@ -34,6 +34,19 @@ int bs__sync_sqlerr(sqlite3 *db, int src, const char *what)
 		return bs__error(BS_EINVAL, "%s: %s", what,
 				 sqlite3_errmsg(db));
 	return bs__error(BS_ERR, "%s: %s", what, sqlite3_errmsg(db));
+}
+
+int bs__sync_because(int rc, const char *fmt, ...)
+{
+	char head[512], why[512];
+	va_list ap;
+
+	/* Copied first: the last error is the buffer bs__error() writes. */
+	snprintf(why, sizeof(why), "%s", bs_last_error());
+	va_start(ap, fmt);
+	vsnprintf(head, sizeof(head), fmt, ap);
+	va_end(ap);
+	return bs__error(rc, "%s: %s", head, why);
 }
 
 int bs__sync_exec(sqlite3 *db, const char *sql, const char *what)
@@ -239,6 +252,9 @@ int bs__sync_save_clock(sqlite3 *db, const struct bs__net *n)
 {
 	int rc;
 
+	if (n->have_policy &&
+	    (rc = bs__ss_put_int(db, BS__SK_MAX_OFFLINE, n->max_offline_ms)))
+		return rc;
 	if (!n->have_offset)
 		return BS_OK;
 	if ((rc = bs__ss_put_int(db, BS__SK_OFFSET, n->offset_ms)) != BS_OK)

@@ -3,7 +3,7 @@
  *
  * Files: net.c (HTTPS with libcurl: the pinned CA, timeouts, deflate,
  * signed requests, the hub's clock), state.c (the device's sync settings
- * in sync_state, its key), enroll.c, push.c (outbox operations to the
+ * in sync_state, its key), policy.c (the offline lock), enroll.c, push.c (outbox operations to the
  * protocol's and the hub's answers back), pull.c (pages of changes
  * applied with their cursor), round.c (a round, revocation), watch.c
  * (backoff and the watch loop), conflict.c (listing and resolving).
@@ -43,6 +43,12 @@
 #define BS__SK_LAST_SYNC "last_sync_ms"  /* device time of last contact */
 #define BS__SK_LAST_ROUND "last_round_ms" /* device time of last round */
 #define BS__SK_REVOKED "revoked"
+#define BS__SK_MAX_OFFLINE "max_offline_ms" /* the hub's policy; 0: none */
+
+/* The longest offline policy a hub may set (branchsync-hub serve
+ * --max-offline takes up to 100000 days); more, or less than 0, is not a
+ * policy but a broken answer. */
+#define BS__SYNC_MAX_OFFLINE_MS ((int64_t)100000 * 24 * 3600 * 1000)
 
 /* --- net.c ---------------------------------------------------------- */
 
@@ -58,6 +64,8 @@ struct bs__net {
 	char device[BS__UUID_TEXT_LEN + 1];
 	int64_t offset_ms;       /* hub clock minus device clock */
 	int have_offset;         /* offset learned in this process */
+	int64_t max_offline_ms;  /* the hub's offline policy; 0: no limit */
+	int have_policy;         /* an answer carried it */
 	/* The last answer's raw body, kept between requests. */
 	uint8_t *body;
 	size_t body_len, body_cap;
@@ -139,6 +147,14 @@ int bs__sync_exec(sqlite3 *db, const char *sql, const char *what);
 int bs__sync_q(sqlite3 *db, const char *what, const char *sql,
 	       const char *types, ...);
 
+/*
+ * rc with the message fmt, then ": " and the last error's message (the
+ * cause), which cannot be passed to bs__error() as an argument: it is
+ * the buffer being written.  Returns rc.
+ */
+int bs__sync_because(int rc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* A SQLite result code as a bs_error with a message. */
 int bs__sync_sqlerr(sqlite3 *db, int src, const char *what);
 
@@ -152,9 +168,17 @@ int bs__sync_rng(void *ctx, unsigned char *buf, size_t n);
  */
 int bs__sync_connect(struct bs__net *n, sqlite3 *db, const bs_sync_opts *o);
 
-/* Store what an answer taught about the hub's clock (offset, time of
- * the contact). */
+/* Store what answers taught about the hub's clock (offset, time of
+ * the contact) and its offline policy. */
 int bs__sync_save_clock(sqlite3 *db, const struct bs__net *n);
+
+/* --- policy.c ------------------------------------------------------- */
+
+/*
+ * A span of time for people, its two largest units: "15 days 3 hours",
+ * "40 minutes"; the sign is dropped.  Cut to fit out[cap].  Cannot fail.
+ */
+void bs__sync_span(char *out, size_t cap, int64_t ms);
 
 /* --- push.c, pull.c -------------------------------------------------- */
 

@@ -109,6 +109,38 @@ int bs_sync_round(bs_store **st, const bs_sync_opts *opts,
 int64_t bs_sync_backoff_ms(unsigned failures, int64_t min_ms,
 			   int64_t max_ms, uint32_t rnd);
 
+/*
+ * Head office's offline policy as this device knows it (protocol.md,
+ * "Offline policy").  Times are the device's own clock, in milliseconds
+ * since the epoch.
+ */
+typedef struct bs_sync_policy {
+	int known;              /* a hub has told this device its policy */
+	int64_t max_offline_ms; /* the limit; 0: none */
+	int64_t since_ms;       /* end of the last successful round (or
+				 * enrollment before the first); 0: never */
+	int64_t lock_at_ms;     /* when the lock engages; 0: it does not */
+	int64_t now_ms;         /* the device clock when it was read */
+	int locked;             /* ticket work is refused until a sync */
+	int clock_behind;       /* locked because now_ms < since_ms */
+} bs_sync_policy;
+
+/*
+ * Read the policy.  A store that was never enrolled, or whose hub sets
+ * no limit, is never locked.  BS_EINVAL without a store.
+ */
+int bs_sync_policy_get(bs_store *st, bs_sync_policy *out);
+
+/*
+ * BS_OK while ticket work may go on; BS_ELOCKED, with a one-line message
+ * saying how long the device has been offline and that a sync unlocks
+ * it, once the time since the last successful round exceeds the policy,
+ * or the device clock is behind that round.  Callers that read or change
+ * tickets ask this first (the branchsync command does); sync, status and
+ * the conflict list do not.  A successful bs_sync_round() lifts it.
+ */
+int bs_sync_check_lock(bs_store *st);
+
 /* Options of bs_sync_watch(); zeroed means defaults. */
 typedef struct bs_sync_watch_opts {
 	bs_sync_opts sync;
