@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "branchsync.h"
+#include "branchsync/sync.h"
 #include "branchsync/tickets.h"
 
 struct cli {
@@ -100,6 +101,13 @@ int cli_read_pin(const struct cli *c, const char *prompt, int confirm,
 
 /* Open the store with a PIN read as above. */
 int cli_open(const struct cli *c, bs_store **out);
+
+/*
+ * cli_open() for a command that reads or changes tickets: BS_ELOCKED
+ * (and no store) while head office's offline policy locks the device
+ * (branchsync/sync.h, bs_sync_check_lock()).
+ */
+int cli_open_tickets(const struct cli *c, bs_store **out);
 
 /*
  * The text of a command argument: the argument itself, or all of

@@ -4,10 +4,12 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "agent/core/common.h"
+#include "agent/sync/sync_internal.h"
 #include "cli.h"
 
 int cmd_init(struct cli *c, int argc, char **argv)
@@ -248,10 +250,84 @@ static void put_status_item(const cJSON *it)
 	putchar('\n');
 }
 
+/* Local date and time of a device timestamp, "2026-11-22 13:03". */
+static void put_when(int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char buf[32];
+
+	if (localtime_r(&t, &tm) != NULL &&
+	    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M", &tm) > 0)
+		fputs(buf, stdout);
+	else
+		printf("%lld", (long long)ms);
+}
+
+/* The offline policy as the status object "offline_policy". */
+static int policy_json(const bs_sync_policy *p, cJSON *root)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL || !cJSON_AddItemToObject(root, "offline_policy", o)) {
+		cJSON_Delete(o);
+		return bs__error_code(BS_ENOMEM);
+	}
+	if ((p->known ? cJSON_AddNumberToObject(o, "max_offline_ms",
+						(double)p->max_offline_ms)
+		      : cJSON_AddNullToObject(o, "max_offline_ms")) == NULL ||
+	    (p->since_ms > 0 ? cJSON_AddNumberToObject(o, "since_ms",
+						       (double)p->since_ms)
+			     : cJSON_AddNullToObject(o, "since_ms")) == NULL ||
+	    (p->lock_at_ms > 0
+		     ? cJSON_AddNumberToObject(o, "lock_at_ms",
+					       (double)p->lock_at_ms)
+		     : cJSON_AddNullToObject(o, "lock_at_ms")) == NULL ||
+	    cJSON_AddBoolToObject(o, "locked", p->locked) == NULL)
+		return bs__error_code(BS_ENOMEM);
+	return BS_OK;
+}
+
+/* The offline policy for people: the limit and when the device locks. */
+static void put_policy(const struct cli *c, const bs_sync_policy *p)
+{
+	char limit[64], left[64];
+
+	printf("%-16s ", "offline limit");
+	if (!p->known) {
+		printf("not known yet: head office sets it at the first "
+		       "sync\n");
+		return;
+	}
+	if (p->max_offline_ms == 0) {
+		printf("none set by head office\n");
+		return;
+	}
+	bs__sync_span(limit, sizeof(limit), p->max_offline_ms);
+	printf("%s without a sync", limit);
+	if (p->locked && p->clock_behind) {
+		printf("; LOCKED (the clock is behind the last sync): run "
+		       "`%s sync`\n", c->prog);
+	} else if (p->locked) {
+		printf("; LOCKED since ");
+		put_when(p->lock_at_ms);
+		printf(": run `%s sync`\n", c->prog);
+	} else if (p->lock_at_ms > 0) {
+		bs__sync_span(left, sizeof(left), p->lock_at_ms - p->now_ms);
+		printf("; locks at ");
+		put_when(p->lock_at_ms);
+		printf(" (in %s) unless it syncs\n", left);
+	} else {
+		printf("; counted from the first sync\n");
+	}
+}
+
 int cmd_status(struct cli *c, int argc, char **argv)
 {
+	bs_sync_policy pol;
 	bs_store *st = NULL;
-	char *json = NULL;
+	cJSON *root = NULL;
+	char *json = NULL, *out = NULL;
 	int rc;
 
 	rc = cli_parse(c, cli_find("status"), argc, argv, NULL, NULL, 0, 0,
@@ -260,16 +336,31 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		rc = cli_open(c, &st);
 	if (rc == BS_OK)
 		rc = bs_tickets_status(st, &json);
+	if (rc == BS_OK)
+		rc = bs_sync_policy_get(st, &pol);
+	if (rc == BS_OK && (root = cJSON_Parse(json)) == NULL)
+		rc = bs__error(BS_ERR, "internal error: unreadable status");
+	if (rc == BS_OK)
+		rc = policy_json(&pol, root);
 	if (rc == BS_OK && c->json) {
-		cli_put_json(json);
+		if ((out = cJSON_PrintUnformatted(root)) == NULL)
+			rc = bs__error_code(BS_ENOMEM);
+		else
+			cli_put_json(out);
 	} else if (rc == BS_OK) {
-		cJSON *root = cJSON_Parse(json);
 		const cJSON *it;
 
 		printf("%-16s %s\n", "store", c->store_dir);
-		cJSON_ArrayForEach(it, root) put_status_item(it);
-		cJSON_Delete(root);
+		cJSON_ArrayForEach(it, root)
+		{
+			if (strcmp(it->string, "offline_policy") == 0)
+				put_policy(c, &pol);
+			else
+				put_status_item(it);
+		}
 	}
+	cJSON_Delete(root);
+	cJSON_free(out);
 	bs_free(json);
 	bs_store_close(st);
 	return rc;

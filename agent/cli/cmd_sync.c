@@ -389,7 +389,13 @@ int cmd_conflicts(struct cli *c, int argc, char **argv)
 		return rc;
 	if (edit != NULL && (rc = cli_text_arg(edit, "the text", &text)))
 		return rc;
-	if ((rc = cli_open(c, &st)) != BS_OK)
+	/* Listing and showing help a locked device on its way back to
+	 * head office; resolving writes ticket changes, which wait. */
+	if (npos == 2 && strcmp(pos[0], "resolve") == 0)
+		rc = cli_open_tickets(c, &st);
+	else
+		rc = cli_open(c, &st);
+	if (rc != BS_OK)
 		goto cleanup;
 	if (npos == 0) {
 		rc = list_conflicts(c, st, all);

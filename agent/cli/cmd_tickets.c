@@ -164,7 +164,7 @@ int cmd_import(struct cli *c, int argc, char **argv)
 	rc = cli_parse(c, cli_find("import"), argc, argv, NULL, pos, 1, 1,
 		       NULL);
 	if (rc == BS_OK)
-		rc = cli_open(c, &st);
+		rc = cli_open_tickets(c, &st);
 	if (rc == BS_OK)
 		rc = bs_import(st, pos[0], &r);
 	if (rc == BS_OK && c->json)
@@ -225,7 +225,7 @@ int cmd_list(struct cli *c, int argc, char **argv)
 	lo.scope = branch ? BS_LIST_BRANCH : BS_LIST_MINE;
 	lo.include_closed = all;
 	lo.status = status;
-	rc = cli_open(c, &st);
+	rc = cli_open_tickets(c, &st);
 	if (rc == BS_OK)
 		rc = bs_ticket_list(st, &lo, &json);
 	if (rc == BS_OK && c->json) {
@@ -263,7 +263,7 @@ int cmd_show(struct cli *c, int argc, char **argv)
 
 	rc = cli_parse(c, cli_find("show"), argc, argv, NULL, pos, 1, 1, NULL);
 	if (rc == BS_OK)
-		rc = cli_open(c, &st);
+		rc = cli_open_tickets(c, &st);
 	if (rc == BS_OK)
 		rc = bs_ticket_show(st, pos[0], &json);
 	if (rc == BS_OK && c->json) {
@@ -361,7 +361,7 @@ static int add_activity(struct cli *c, int argc, char **argv,
 	if (tmpl == NULL && (rc = cli_text_arg(pos[1], "the text", &text)) !=
 				    BS_OK)
 		return rc;
-	rc = cli_open(c, &st);
+	rc = cli_open_tickets(c, &st);
 	if (rc == BS_OK && tmpl != NULL) {
 		char *filled = NULL;
 		rc = bs_template_render(st, tmpl, pos[0], &filled);
@@ -416,7 +416,7 @@ int cmd_move(struct cli *c, int argc, char **argv)
 	if (rc == BS_OK && reason != NULL)
 		rc = cli_text_arg(reason, "the reason", &why);
 	if (rc == BS_OK)
-		rc = cli_open(c, &st);
+		rc = cli_open_tickets(c, &st);
 	if (rc == BS_OK)
 		rc = bs_ticket_move(st, pos[0], pos[1], why);
 	if (rc == BS_OK && c->json)
@@ -460,7 +460,7 @@ int cmd_new(struct cli *c, int argc, char **argv)
 	if ((rc = cli_text_arg(desc, "the description", &text)) != BS_OK)
 		return rc;
 	t.description = text;
-	rc = cli_open(c, &st);
+	rc = cli_open_tickets(c, &st);
 	if (rc == BS_OK)
 		rc = bs_ticket_new(st, &t, id);
 	if (rc == BS_OK && c->json)
@@ -495,7 +495,7 @@ int cmd_search(struct cli *c, int argc, char **argv)
 	if (rc == BS_OK && !bs__utf8_valid(pos[0], strlen(pos[0]), NULL))
 		rc = bs__error(BS_EINVAL, "the query is not valid UTF-8");
 	if (rc == BS_OK)
-		rc = cli_open(c, &st);
+		rc = cli_open_tickets(c, &st);
 	if (rc == BS_OK)
 		rc = bs_ticket_search(st, pos[0], n, &json);
 	if (rc == BS_OK && c->json) {

@@ -116,6 +116,17 @@ int cli_open(const struct cli *c, bs_store **out)
 	return rc;
 }
 
+int cli_open_tickets(const struct cli *c, bs_store **out)
+{
+	int rc = cli_open(c, out);
+
+	if (rc == BS_OK && (rc = bs_sync_check_lock(*out)) != BS_OK) {
+		bs_store_close(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
 int cli_text_arg(const char *arg, const char *what, char **out)
 {
 	char *buf = NULL;
