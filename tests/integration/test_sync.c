@@ -126,6 +126,9 @@ static int hub_cmd(char *out, size_t cap, const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* serve --max-offline for the next hub_start(); NULL: the default. */
+static const char *max_offline;
+
 static void hub_start(struct hub *h, int port)
 {
 	char line[256] = "", listen[64], *p;
@@ -145,6 +148,7 @@ static void hub_start(struct hub *h, int port)
 		execl("/bin/sh", "sh", "-c",
 		      "exec $BS_TEST_WRAPPER \"$0\" \"$@\"", hub_bin, "serve",
 		      "--dir", h->dir, "--listen", listen, "--threads", "4",
+		      "--max-offline", max_offline ? max_offline : "14d",
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -464,6 +468,7 @@ static int setup(void **state)
 	(void)state;
 	bs__json_init();
 	skew_ms = 0;
+	max_offline = NULL;
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	assert_true(n > 0);
 	self[n] = '\0';
@@ -1762,6 +1767,192 @@ static void test_sync__bad_operation_does_not_block_the_queue(void **state)
 				 "<> 'answered'"), 0);
 }
 
+
+/* --- the offline policy ------------------------------------------------ */
+
+/* The device's policy now, on its own clock (asserts it can be read). */
+static bs_sync_policy policy(struct dev *d)
+{
+	bs_sync_policy p;
+
+	use(d);
+	if (bs_sync_policy_get(d->st, &p) != BS_OK)
+		fail_msg("policy: %s", bs_last_error());
+	return p;
+}
+
+static int locked_rc(struct dev *d)
+{
+	use(d);
+	return bs_sync_check_lock(d->st);
+}
+
+static void hub_restart(const char *limit)
+{
+	hub_stop(&hub);
+	max_offline = limit;
+	hub_start(&hub, hub.port);
+}
+
+static void test_sync__offline_lock_engages_and_lifts(void **state)
+{
+	bs_sync_policy p;
+	int64_t synced;
+
+	(void)state;
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	/* Never enrolled: no policy, never locked. */
+	a.skew_ms = 400 * DAY_MS;
+	assert_int_equal(locked_rc(&a), BS_OK);
+	a.skew_ms = 0;
+	enroll(&a);
+	p = policy(&a);
+	assert_false(p.known);
+	assert_false(p.locked);
+	sync_ok(&a);
+	/* The hub's default, 14 days, is kept from its answers. */
+	assert_int_equal(dev_int(&a, "SELECT value FROM sync_state WHERE key "
+				 "= 'max_offline_ms'"), 14 * DAY_MS);
+	p = policy(&a);
+	assert_true(p.known);
+	assert_int_equal(p.max_offline_ms, 14 * DAY_MS);
+	synced = p.since_ms;
+	assert_true(synced > 0);
+	assert_int_equal(p.lock_at_ms, synced + 14 * DAY_MS);
+	assert_int_equal(locked_rc(&a), BS_OK);
+	/* Work written now waits in the outbox through what follows.  (A
+	 * device clock days ahead is all this test moves: the hub's stays
+	 * put, and would refuse clock stamps written days ahead.) */
+	reply(&a, T1, "written before the lock");
+
+	/* Thirteen days and 23 hours offline: work goes on. */
+	a.skew_ms = 14 * DAY_MS - 3600 * 1000;
+	assert_int_equal(locked_rc(&a), BS_OK);
+	assert_false(policy(&a).locked);
+	/* Past the limit: locked, with how long and what to do. */
+	a.skew_ms = 15 * DAY_MS + 3 * 3600 * 1000;
+	assert_int_equal(locked_rc(&a), BS_ELOCKED);
+	assert_non_null(strstr(bs_last_error(), "15 days 3 hours ago"));
+	assert_non_null(strstr(bs_last_error(), "14 days"));
+	assert_non_null(strstr(bs_last_error(), "sync"));
+	assert_null(strchr(bs_last_error(), '\n'));
+	p = policy(&a);
+	assert_true(p.locked);
+	assert_false(p.clock_behind);
+	/* The queued reply is untouched. */
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox WHERE state "
+				 "<> 'answered'"), 1);
+
+	/* A round that fails does not lift it. */
+	hub_stop(&hub);
+	assert_int_equal(sync_rc(&a), BS_ENETWORK);
+	assert_int_equal(locked_rc(&a), BS_ELOCKED);
+	hub_start(&hub, hub.port);
+	/* One that succeeds does, and the reply goes. */
+	sync_ok(&a);
+	assert_int_equal(a.rep.pushed, 1);
+	assert_int_equal(locked_rc(&a), BS_OK);
+	p = policy(&a);
+	assert_false(p.locked);
+	assert_true(p.since_ms >= synced + 15 * DAY_MS);
+	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
+				 "body = 'written before the lock'"), 1);
+
+	/* A clock set back before the last sync: locked, however short
+	 * the span looks. */
+	a.skew_ms = 15 * DAY_MS;
+	assert_int_equal(locked_rc(&a), BS_ELOCKED);
+	assert_non_null(strstr(bs_last_error(), "behind"));
+	assert_true(policy(&a).clock_behind);
+	sync_ok(&a);
+	assert_int_equal(locked_rc(&a), BS_OK);
+}
+
+static void test_sync__offline_policy_follows_the_hub(void **state)
+{
+	bs_sync_policy p;
+
+	(void)state;
+	hub_restart("off");
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	enroll(&a);
+	sync_ok(&a);
+	/* 0: no limit, not even for a clock a year off either way. */
+	p = policy(&a);
+	assert_true(p.known);
+	assert_int_equal(p.max_offline_ms, 0);
+	assert_int_equal(p.lock_at_ms, 0);
+	a.skew_ms = 400 * DAY_MS;
+	assert_int_equal(locked_rc(&a), BS_OK);
+	a.skew_ms = -400 * DAY_MS;
+	assert_int_equal(locked_rc(&a), BS_OK);
+
+	/* Head office sets an hour: the next round brings it. */
+	a.skew_ms = 0;
+	hub_restart("1h");
+	sync_ok(&a);
+	assert_int_equal(policy(&a).max_offline_ms, 3600 * 1000);
+	a.skew_ms = 59 * 60 * 1000;
+	assert_int_equal(locked_rc(&a), BS_OK);
+	a.skew_ms = 61 * 60 * 1000;
+	assert_int_equal(locked_rc(&a), BS_ELOCKED);
+	assert_non_null(strstr(bs_last_error(), "1 hour"));
+
+	/* And lifts it again: the latest value is the one kept. */
+	hub_restart("off");
+	sync_ok(&a);
+	a.skew_ms += 30 * DAY_MS;
+	assert_int_equal(locked_rc(&a), BS_OK);
+}
+
+static void test_sync__offline_policy_checked(void **state)
+{
+	char page[512];
+	long long cursor;
+
+	(void)state;
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	enroll(&a);
+	sync_ok(&a);
+	cursor = dev_int(&a, "SELECT value FROM sync_state WHERE key = "
+			 "'pull_cursor'");
+	fake_start();
+	set_url(&a, fake.port);
+	/* A negative limit is a broken answer, not a lifted one. */
+	snprintf(page, sizeof(page), "{\"v\":1,\"changes\":[],\"cursor\":%lld,"
+		 "\"more\":false,\"hub_time_ms\":%lld,\"max_offline_ms\":-1}",
+		 cursor, (long long)__real_bs_os_now_ms());
+	fake_answer(200, "", page, strlen(page));
+	assert_int_equal(sync_rc(&a), BS_ENETWORK);
+	assert_non_null(strstr(bs_last_error(), "max_offline_ms"));
+	assert_int_equal(policy(&a).max_offline_ms, 14 * DAY_MS);
+	/* Nor is a string. */
+	snprintf(page, sizeof(page), "{\"v\":1,\"changes\":[],\"cursor\":%lld,"
+		 "\"more\":false,\"hub_time_ms\":%lld,\"max_offline_ms\":"
+		 "\"off\"}", cursor, (long long)__real_bs_os_now_ms());
+	fake_answer(200, "", page, strlen(page));
+	assert_int_equal(sync_rc(&a), BS_ENETWORK);
+	assert_int_equal(policy(&a).max_offline_ms, 14 * DAY_MS);
+	/* An answer without it (an older hub) keeps the last one. */
+	snprintf(page, sizeof(page), "{\"v\":1,\"changes\":[],\"cursor\":%lld,"
+		 "\"more\":false,\"hub_time_ms\":%lld}", cursor,
+		 (long long)__real_bs_os_now_ms());
+	fake_answer(200, "", page, strlen(page));
+	sync_ok(&a);
+	assert_int_equal(policy(&a).max_offline_ms, 14 * DAY_MS);
+	/* A valid one is taken. */
+	snprintf(page, sizeof(page), "{\"v\":1,\"changes\":[],\"cursor\":%lld,"
+		 "\"more\":false,\"hub_time_ms\":%lld,\"max_offline_ms\":"
+		 "60000}", cursor, (long long)__real_bs_os_now_ms());
+	fake_answer(200, "", page, strlen(page));
+	sync_ok(&a);
+	assert_int_equal(policy(&a).max_offline_ms, 60000);
+	a.skew_ms = 2 * 60000;
+	assert_int_equal(locked_rc(&a), BS_ELOCKED);
+	assert_non_null(strstr(bs_last_error(), "2 minutes ago"));
+	fake_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1815,6 +2006,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_sync__bad_operation_does_not_block_the_queue,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__offline_lock_engages_and_lifts, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__offline_policy_follows_the_hub, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__offline_policy_checked, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

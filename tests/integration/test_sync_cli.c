@@ -3,7 +3,8 @@
  * against a real branchsync-hub on loopback TLS: enroll (a wrong code,
  * then the right one), sync, a reply refused because head office
  * reassigned the ticket, the conflict listed, shown and resolved, --json
- * output, a hub that is down, and a revoked device wiping itself.  Each
+ * output, a hub that is down, a revoked device wiping itself, and the
+ * offline lock (the last sync moved back in the store).  Each
  * with its exit status and its message.  The PIN goes in on a file
  * descriptor, and the store's real work factor is used.
  */
@@ -14,9 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
 
 #include "branchsync.h"
 #include "run.h"
@@ -265,6 +268,139 @@ static void test_sync_cli__hub_down_then_revoked(void **state)
 	expect(&r, bs_error_exit_code(BS_ENOTFOUND), NULL, NULL);
 }
 
+/*
+ * Move the device's last successful sync to now + delta_ms on its own
+ * clock, as if that much time had passed offline (negative: the past);
+ * the command runs with the real clock.
+ */
+static void last_sync_at(long long delta_ms)
+{
+	bs_key k = tu_pin("s1", "1357-sync");
+	bs_store *st = NULL;
+	char sql[200];
+
+	if (bs_store_open(&st, store, &k) != BS_OK)
+		fail_msg("open: %s", bs_last_error());
+	snprintf(sql, sizeof(sql), "UPDATE sync_state SET value = %lld "
+		 "WHERE key = 'last_round_ms'",
+		 (long long)time(NULL) * 1000 + delta_ms);
+	tu_exec(st, sql);
+	assert_int_equal(sqlite3_changes(bs_store_db(st)), 1);
+	bs_store_close(st);
+}
+
+static void expect_locked(struct tu_result *r, const char *in_err)
+{
+	const char *nl = strchr(r->err, '\n');
+
+	/* One line, naming the lock. */
+	if (nl == NULL || nl[1] != '\0' || strstr(r->err, "locked") == NULL)
+		fail_msg("not one line about the lock: %s", r->err);
+	expect(r, bs_error_exit_code(BS_ELOCKED), NULL, in_err);
+}
+
+static void test_sync_cli__offline_lock(void **state)
+{
+	const long long day = 86400000LL;
+	struct tu_result r;
+	char code[64];
+	cJSON *j, *p;
+
+	(void)state;
+	r = BS("init", "--staff", "s1", "--branch", "BR01");
+	expect(&r, 0, NULL, NULL);
+	/* Not enrolled: no policy, nothing locks. */
+	r = BS("status");
+	expect(&r, 0, "not known yet", NULL);
+	assert_int_equal(hub_cmd(code, sizeof(code), "enroll-code --dir %s "
+				 "--branch BR01 --staff s1", hub_dir), 0);
+	r = BS("enroll", url, code);
+	expect(&r, 0, NULL, NULL);
+	r = BS("sync");
+	expect(&r, 0, NULL, NULL);
+	/* The hub's 14 days, and when the device locks. */
+	r = BS("status");
+	expect(&r, 0, "14 days without a sync; locks at", NULL);
+	r = BS("--json", "status");
+	j = cJSON_Parse(r.out);
+	assert_non_null(j);
+	p = cJSON_GetObjectItem(j, "offline_policy");
+	assert_non_null(p);
+	assert_true(cJSON_GetObjectItem(p, "max_offline_ms")->valuedouble ==
+		    (double)(14 * day));
+	assert_true(cJSON_GetObjectItem(p, "lock_at_ms")->valuedouble ==
+		    cJSON_GetObjectItem(p, "since_ms")->valuedouble +
+			    (double)(14 * day));
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(p, "locked")));
+	cJSON_Delete(j);
+	expect(&r, 0, NULL, NULL);
+	r = BS("reply", "VOC-1", "written before the lock");
+	expect(&r, 0, NULL, NULL);
+
+	/* Thirteen days offline: work goes on. */
+	last_sync_at(-13 * day);
+	r = BS("list");
+	expect(&r, 0, "VOC-1", NULL);
+
+	/* Fifteen days: every command that reads or changes tickets is
+	 * refused, saying how long and what to do. */
+	last_sync_at(-15 * day - 3600000);
+	r = BS("list");
+	expect_locked(&r, "last synced 15 days 1 hour ago, beyond the limit "
+		      "of 14 days; sync with head office");
+	r = BS("show", "VOC-1");
+	expect_locked(&r, NULL);
+	r = BS("search", "ATM");
+	expect_locked(&r, NULL);
+	r = BS("reply", "VOC-1", "after the lock");
+	expect_locked(&r, NULL);
+	r = BS("note", "VOC-1", "after the lock");
+	expect_locked(&r, NULL);
+	r = BS("call", "VOC-1", "after the lock");
+	expect_locked(&r, NULL);
+	r = BS("move", "VOC-1", "acknowledged");
+	expect_locked(&r, NULL);
+	r = BS("new", "--category", "ATM", "--channel", "branch",
+	       "--subject", "walk-in", "--description", "locked");
+	expect_locked(&r, NULL);
+	r = BS("import", "/dev/null");
+	expect_locked(&r, NULL);
+	r = BS("conflicts", "resolve", "1", "--take-theirs");
+	expect_locked(&r, NULL);
+	/* What helps the device back still works. */
+	r = BS("conflicts");
+	expect(&r, 0, "No open conflicts", NULL);
+	r = BS("categories");
+	expect(&r, 0, NULL, NULL);
+	r = BS("status");
+	expect(&r, 0, "LOCKED since", NULL);
+	r = BS("--json", "status");
+	j = cJSON_Parse(r.out);
+	assert_non_null(j);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(
+		cJSON_GetObjectItem(j, "offline_policy"), "locked")));
+	cJSON_Delete(j);
+	expect(&r, 0, NULL, NULL);
+	/* The sync sends what was queued, and lifts the lock. */
+	r = BS("sync");
+	expect(&r, 0, "Sent 1 change", NULL);
+	r = BS("list");
+	expect(&r, 0, "VOC-1", NULL);
+	r = BS("show", "VOC-1");
+	expect(&r, 0, "written before the lock", NULL);
+
+	/* A clock set back before the last sync locks too. */
+	last_sync_at(2 * 3600000 + 300000);
+	r = BS("list");
+	expect_locked(&r, "clock is 2 hours 4 minutes behind");
+	r = BS("status");
+	expect(&r, 0, "the clock is behind the last sync", NULL);
+	r = BS("sync");
+	expect(&r, 0, NULL, NULL);
+	r = BS("list");
+	expect(&r, 0, "VOC-1", NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +408,8 @@ int main(void)
 			test_sync_cli__enroll_sync_conflicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_sync_cli__hub_down_then_revoked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_cli__offline_lock,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
