@@ -3,8 +3,11 @@
  * loopback TLS: enrollment (good, wrong code, a man in the middle),
  * rounds between two devices and head office, retries that must not
  * duplicate, the conflict scenarios of issue 5, clocks days off, kill -9
- * in the middle of a sync, revocation, the watch loop's backoff, and a
- * poisoned operation that must not stop the queue.
+ * in the middle of a sync, revocation, the watch loop's backoff, a
+ * poisoned operation that must not stop the queue, and the offline
+ * policy's lock.  Scenarios end with every device synced once more and
+ * compared with head office, ticket by ticket and field by field
+ * (converge()).
  *
  * Every test gets its own hub (init, a small head-office import, serve
  * on a free port) and its own device stores.  Devices are stores made
@@ -53,6 +56,7 @@
 #include "branchsync/sync.h"
 #include "branchsync/tickets.h"
 #include "platform/os.h"
+#include "converge.h"
 #include "proxy.h"
 #include "testutil.h"
 
@@ -458,6 +462,33 @@ static void edit_text(struct dev *d, const char *ticket, const char *field,
 	tu_exec(d->st, sql);
 }
 
+/* The end of a scenario: every open device syncs, and holds what head
+ * office holds, field by field (tests/support/converge.h). */
+static void use_ud(void *ud)
+{
+	use(ud);
+}
+
+static void converge(void)
+{
+	struct dev *all[] = { &a, &m };
+	struct tu_device v[2];
+	int n = 0;
+	unsigned i;
+
+	for (i = 0; i < 2; i++) {
+		if (all[i]->st == NULL)
+			continue;
+		v[n].name = all[i]->staff;
+		v[n].st = &all[i]->st;
+		v[n].use = use_ud;
+		v[n].ud = all[i];
+		n++;
+	}
+	assert_true(n > 0);
+	assert_true(tu_converge(hub.dir, v, n) > 0);
+}
+
 /* --- fixture ---------------------------------------------------------- */
 
 static int setup(void **state)
@@ -779,6 +810,7 @@ static void test_sync__round_trip(void **state)
 	}
 	assert_int_equal(bs_store_check(a.st), BS_OK);
 	assert_int_equal(bs_store_check(m.st), BS_OK);
+	converge();
 }
 
 static void test_sync__initial_sync_paged(void **state)
@@ -822,6 +854,7 @@ static void test_sync__initial_sync_paged(void **state)
 					       "'pull_cursor'"));
 	assert_int_equal(a.rep.cursor, hub_int(&hub, "SELECT max(seq) FROM "
 					       "ticket WHERE assignee = 's1'"));
+	converge();
 }
 
 /* --- conflicts ---------------------------------------------------------- */
@@ -862,6 +895,7 @@ static void test_sync__concurrent_replies_both_kept(void **state)
 				     "'customer_reply' ORDER BY hlc)", T1),
 			    "first, from the tablet|second, from the laptop");
 	assert_int_equal(dev_int(&a, "SELECT count(*) FROM conflict"), 0);
+	converge();
 }
 
 static void test_sync__ho_closes_while_branch_replies(void **state)
@@ -894,6 +928,7 @@ static void test_sync__ho_closes_while_branch_replies(void **state)
 				 "= '%s'", T2), 2);
 	assert_int_equal(dev_int(&a, "SELECT count(*) FROM audit WHERE "
 				 "action = 'sync.review'"), 1);
+	converge();
 }
 
 static void test_sync__reassigned_away_kept_then_purged(void **state)
@@ -953,6 +988,7 @@ static void test_sync__reassigned_away_kept_then_purged(void **state)
 	sync_ok(&m);
 	assert_string_equal(dev_text(&m, "SELECT assignee FROM ticket WHERE "
 				     "id = '%s'", T1), "s2");
+	converge();
 }
 
 static void test_sync__free_text_last_writer_wins(void **state)
@@ -1004,6 +1040,7 @@ static void test_sync__free_text_last_writer_wins(void **state)
 	assert_string_equal(dev_text(&a, "SELECT mine ->> '$' FROM conflict "
 				     "WHERE id = %lld", id),
 			    "refund by the tablet");
+	converge();
 }
 
 static void test_sync__clock_three_days_off(void **state)
@@ -1046,6 +1083,7 @@ static void test_sync__clock_three_days_off(void **state)
 				  "ticket_id = '%s' AND body LIKE 'written "
 				  "first%%'", T1) - 3 * DAY_MS) < 60000);
 	(void)ra;
+	converge();
 	/* A clock that jumps eight days ahead after the last sync: the
 	 * signature's clock is relearned, but the stamp of what it wrote
 	 * is absurdly in the future, and the hub refuses it; the text is
@@ -1095,6 +1133,7 @@ static void test_sync__concurrent_moves(void **state)
 			 BS_OK);
 	assert_int_equal(dev_int(&a, "SELECT count(*) FROM conflict WHERE "
 				 "resolution = 'take_theirs'"), 1);
+	converge();
 }
 
 static void test_sync__walkins_for_one_customer(void **state)
@@ -1129,6 +1168,7 @@ static void test_sync__walkins_for_one_customer(void **state)
 	assert_string_equal(dev_text(&a, "SELECT c.phone_masked FROM ticket t "
 				     "JOIN customer c ON c.id = t.customer_id "
 				     "WHERE t.id = '%s'", ta), "139****5678");
+	converge();
 }
 
 /* --- faults ------------------------------------------------------------- */
@@ -1162,6 +1202,7 @@ static void test_sync__retry_after_lost_answer(void **state)
 				 "ticket_id = '%s' AND action IN "
 				 "('activity.append', 'ticket.move')", T1), 2);
 	assert_int_equal(dev_int(&a, "SELECT max(attempts) FROM outbox"), 2);
+	converge();
 }
 
 /* Point a device at another address of its hub. */
@@ -1224,6 +1265,8 @@ static void test_sync__link_cut_after_n_bytes(void **state)
 				 "body LIKE 'cut %%'"), i);
 	assert_int_equal(bs_store_check(a.st), BS_OK);
 	tu_proxy_stop(px);
+	set_url(&a, hub.port);
+	converge();
 }
 
 static void test_sync__kill_during_sync(void **state)
@@ -1318,6 +1361,7 @@ static void test_sync__kill_during_sync(void **state)
 				 "= 'pull_cursor'"),
 			 hub_int(&hub, "SELECT max(seq) FROM ticket WHERE "
 				 "assignee = 's1'"));
+	converge();
 }
 
 static void test_sync__revoked_device_wipes_itself(void **state)
@@ -1409,6 +1453,7 @@ static void test_sync__hub_killed_mid_sync(void **state)
 				 "assignee = 's1'"), 2);
 	print_message("  %d rounds failed with the hub gone\n", failed);
 	assert_true(failed > 0);
+	converge();
 }
 
 /* --- a hub that misbehaves ----------------------------------------------- */
@@ -1641,6 +1686,7 @@ static void test_sync__hub_answers_badly(void **state)
 	set_url(&a, hub.port);
 	sync_ok(&a);
 	assert_int_equal(bs_store_check(a.st), BS_OK);
+	converge();
 }
 
 /* --- the watch loop ------------------------------------------------------ */
@@ -1738,6 +1784,7 @@ static void test_sync__watch_backs_off_and_never_gives_up(void **state)
 	assert_true(w.max_wait <= 160);
 	assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity WHERE "
 				 "body = 'written while the hub was down'"), 1);
+	converge();
 }
 
 static void test_sync__bad_operation_does_not_block_the_queue(void **state)
@@ -1765,6 +1812,7 @@ static void test_sync__bad_operation_does_not_block_the_queue(void **state)
 			    "invalid:stop");
 	assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox WHERE state "
 				 "<> 'answered'"), 0);
+	converge();
 }
 
 
@@ -1866,6 +1914,7 @@ static void test_sync__offline_lock_engages_and_lifts(void **state)
 	assert_true(policy(&a).clock_behind);
 	sync_ok(&a);
 	assert_int_equal(locked_rc(&a), BS_OK);
+	converge();
 }
 
 static void test_sync__offline_policy_follows_the_hub(void **state)
