@@ -4,7 +4,8 @@
  * rounds between two devices and head office, retries that must not
  * duplicate, the conflict scenarios of issue 5, clocks days off, kill -9
  * in the middle of a sync, revocation, the watch loop's backoff, a
- * poisoned operation that must not stop the queue, and the offline
+ * poisoned operation that must not stop the queue, a disk that fills up
+ * while answers are stored and while a pull is applied, and the offline
  * policy's lock.  Scenarios end with every device synced once more and
  * compared with head office, ticket by ticket and field by field
  * (converge()).
@@ -57,6 +58,7 @@
 #include "branchsync/tickets.h"
 #include "platform/os.h"
 #include "converge.h"
+#include "diskfull.h"
 #include "proxy.h"
 #include "testutil.h"
 
@@ -1816,6 +1818,127 @@ static void test_sync__bad_operation_does_not_block_the_queue(void **state)
 }
 
 
+
+/* --- a full disk on the device ------------------------------------------ */
+
+/* Head office imports n more tickets of s1, numbered from first (ids
+ * ...b30209a9NNNN). */
+static void hub_import_more(int first, int n)
+{
+	char path[700];
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/more.jsonl", tmp);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"type\":\"header\",\"format\":\"branchsync-export\","
+	      "\"version\":1}\n", f);
+	for (i = first; i < first + n; i++)
+		fprintf(f, "{\"type\":\"ticket\",\"id\":\"01890a5d-ac96-774b-"
+			"bcce-b30209a9%04d\",\"ref\":\"VOC-M%d\",\"channel\":"
+			"\"app\",\"status\":\"dispatched\",\"subject\":"
+			"\"more %d\",\"branch\":\"BR01\",\"assignee\":\"s1\","
+			"\"t0_ms\":1795000000000}\n", i, i, i);
+	fclose(f);
+	assert_int_equal(hub_cmd(NULL, 0, "import --dir %s %s", hub.dir, path),
+			 0);
+}
+
+static int64_t cursor_of(struct dev *d)
+{
+	return dev_int(d, "SELECT value FROM sync_state WHERE key = "
+		       "'pull_cursor'");
+}
+
+static void test_sync__disk_full_mid_push_and_pull(void **state)
+{
+	sqlite3 *db;
+	bs_sync_opts o = opts();
+	char text[64];
+	int64_t before, cut;
+	int i, lasting;
+
+	(void)state;
+	two_devices();
+	/* Both kinds of full disk: one that stays full until space is made
+	 * (ENOSPC from the OS), and one write that fails on its own. */
+	for (lasting = 1; lasting >= 0; lasting--) {
+		int base = lasting ? 0 : 100;
+
+		hub_import_more(base, 12);
+		for (i = 0; i < 6; i++) {
+			snprintf(text, sizeof(text), "full disk %d",
+				 base + i);
+			reply(&a, i % 2 ? T1 : T2, text);
+		}
+		db = bs_store_db(a.st);
+		o.batch = 2;
+		o.page = 3;
+		use(&a);
+
+		/* The disk fills as the answers to the second batch are
+		 * stored: the hub has applied it, the device could not
+		 * keep its answers. */
+		tu_disk_full_at(db, TU_TXN_ANSWER, 2, lasting);
+		assert_int_equal(bs_sync_round(&a.st, &o, &a.rep), BS_EIO);
+		assert_true(tu_disk_full_fired());
+		assert_non_null(strstr(bs_last_error(), "full"));
+		if (lasting) {
+			/* While it stays full, nothing moves. */
+			assert_int_equal(bs_sync_round(&a.st, &o, &a.rep),
+					 BS_EIO);
+		}
+		tu_disk_room(db);
+		assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox WHERE "
+					 "state = 'answered' AND seq IN "
+					 "(SELECT seq FROM outbox ORDER BY seq "
+					 "DESC LIMIT 6)"), 2);
+		assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity "
+					 "WHERE body LIKE '%s'", lasting ?
+					 "full disk _" : "full disk 1__"), 4);
+
+		/* Space again; then the disk fills in the middle of the
+		 * pull, after two pages of the new tickets. */
+		before = cursor_of(&a);
+		tu_disk_full_at(db, TU_TXN_PAGE, 3, lasting);
+		assert_int_equal(bs_sync_round(&a.st, &o, &a.rep), BS_EIO);
+		assert_true(tu_disk_full_fired());
+		tu_disk_room(db);
+		/* The sends all went, and their answers are kept; two pages
+		 * and their cursor are in, the third is not. */
+		assert_int_equal(dev_int(&a, "SELECT count(*) FROM outbox WHERE "
+					 "state <> 'answered'"), 0);
+		assert_int_equal(a.rep.pages, 2);
+		cut = cursor_of(&a);
+		assert_true(cut > before);
+		assert_int_equal(cut, a.rep.cursor);
+		assert_true(dev_int(&a, "SELECT count(*) FROM ticket WHERE "
+				    "subject LIKE 'more %%'") <
+			    (lasting ? 12 : 24));
+
+		/* The next round picks up where the store says it stopped. */
+		sync_ok(&a);
+		assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE "
+					 "subject LIKE 'more %%'"),
+				 lasting ? 12 : 24);
+		assert_true(a.rep.cursor > cut);
+		/* Nothing lost, nothing twice, on either side. */
+		assert_int_equal(hub_int(&hub, "SELECT count(*) FROM activity "
+					 "WHERE body LIKE 'full disk %%'"),
+				 lasting ? 6 : 12);
+		assert_int_equal(hub_int(&hub, "SELECT count(DISTINCT body) "
+					 "FROM activity WHERE body LIKE "
+					 "'full disk %%'"), lasting ? 6 : 12);
+		assert_int_equal(dev_int(&a, "SELECT count(*) FROM activity "
+					 "WHERE body LIKE 'full disk %%' AND "
+					 "hub_time_ms IS NOT NULL"),
+				 lasting ? 6 : 12);
+		assert_int_equal(bs_store_check(a.st), BS_OK);
+	}
+	converge();
+}
+
 /* --- the offline policy ------------------------------------------------ */
 
 /* The device's policy now, on its own clock (asserts it can be read). */
@@ -2055,6 +2178,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_sync__bad_operation_does_not_block_the_queue,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__disk_full_mid_push_and_pull, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_sync__offline_lock_engages_and_lifts, setup,
 			teardown),
