@@ -56,12 +56,16 @@ const char *bs_last_error(void)
 
 int bs__error(int rc, const char *fmt, ...)
 {
+	char buf[sizeof(last_msg)];
 	va_list ap;
 	char *nl;
 
+	/* Formatted aside: an argument may be bs_last_error() itself, a
+	 * cause appended to a new message. */
 	va_start(ap, fmt);
-	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	memcpy(last_msg, buf, sizeof(last_msg));
 	/* One line, always: a message must never break a log or a table. */
 	while ((nl = strpbrk(last_msg, "\r\n")) != NULL)
 		*nl = ' ';
