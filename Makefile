@@ -11,6 +11,9 @@
 #   make V=1             show the commands
 #   make WERROR=         drop -Werror (packagers); CI keeps it
 
+# Rules for single files come before `all`; plain `make` still means it.
+.DEFAULT_GOAL := all
+
 TARGET ?= native
 # The version, from the one place it is written.
 BS_VERSION_STR := $(shell sed -n 's/^\#define BS_VERSION "\(.*\)"/\1/p' include/branchsync.h)
