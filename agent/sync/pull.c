@@ -55,12 +55,169 @@ static const struct {
 	{ "closed_ms", KEEP_SLA },
 };
 
-/* One page's context. */
+/*
+ * The statements a pull runs for every change, prepared on first use
+ * and kept until the pull ends: preparing costs more than running most
+ * of them.  Each is reset when handed out and again before a page
+ * commits, so none is left running across a commit.
+ */
+enum q {
+	Q_OUTBOX_ANY,
+	Q_CONFLICT_ANY,
+	Q_PENDING,
+	Q_OLD,
+	Q_CUSTOMER,
+	Q_ARCHIVE,
+	Q_CUSTOMER_STUB,
+	Q_REF_FREE,
+	Q_CATEGORY,
+	Q_TICKET,
+	Q_CLOCK,
+	Q_CONFLICT,
+	Q_KIND,
+	Q_ACTIVITY,
+	Q_COUNT
+};
+
+static const char *const q_sql[Q_COUNT] = {
+	[Q_OUTBOX_ANY] = "SELECT EXISTS (SELECT 1 FROM outbox WHERE "
+			 "state <> 'answered')",
+	[Q_CONFLICT_ANY] = "SELECT EXISTS (SELECT 1 FROM conflict WHERE "
+			   "theirs IS NULL AND resolved_ms IS NULL AND "
+			   "reason = 'last_writer_wins')",
+	[Q_PENDING] = "SELECT op, fields FROM outbox WHERE ticket_id = ?1 "
+		      "AND state <> 'answered'",
+	[Q_OLD] = "SELECT status, subject, description, transcript, "
+		  "outcome FROM ticket WHERE id = ?1",
+	[Q_CUSTOMER] =
+		"INSERT INTO customer (id, name_masked, phone_masked, "
+		"id_number_masked, segment, branch, created_ms, updated_ms) "
+		"VALUES (?1, coalesce(?2, ''), ?3, ?4, ?5, ?6, ?7, ?7) "
+		"ON CONFLICT (id) DO UPDATE SET "
+		"name_masked = excluded.name_masked, "
+		"phone_masked = excluded.phone_masked, "
+		"id_number_masked = excluded.id_number_masked, "
+		"segment = excluded.segment, branch = excluded.branch, "
+		"updated_ms = excluded.updated_ms",
+	[Q_ARCHIVE] =
+		"INSERT INTO customer_archive (id, customer_id, ticket_id, "
+		"ticket_ref, channel, received_ms, closed_ms, category_code, "
+		"summary, outcome, branch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+		"?7, ?8, ?9, ?10, ?11) ON CONFLICT (id) DO UPDATE SET "
+		"customer_id = excluded.customer_id, "
+		"ticket_id = excluded.ticket_id, "
+		"ticket_ref = excluded.ticket_ref, "
+		"channel = excluded.channel, "
+		"received_ms = excluded.received_ms, "
+		"closed_ms = excluded.closed_ms, "
+		"category_code = excluded.category_code, "
+		"summary = excluded.summary, outcome = excluded.outcome, "
+		"branch = excluded.branch",
+	[Q_CUSTOMER_STUB] = "INSERT OR IGNORE INTO customer (id, "
+			    "name_masked, created_ms, updated_ms) VALUES "
+			    "(?1, '', ?2, ?2)",
+	[Q_REF_FREE] = "UPDATE ticket SET ref = NULL WHERE ref = ?1 AND "
+		       "id <> ?2",
+	[Q_CATEGORY] = "SELECT sla_profile FROM catalogue_category WHERE "
+		       "code = ?1",
+	[Q_TICKET] =
+		"INSERT INTO ticket (id, ref, external_ref, customer_id, "
+		"channel, category_code, risk_class, priority, status, "
+		"subject, description, transcript, outcome, branch, assignee, "
+		"merged_into, sla_profile, t0_ms, created_ms, updated_ms, "
+		"first_response_due_ms, resolution_due_ms, first_response_ms, "
+		"paused_ms_total, paused_since_ms, extension_level, closed_ms, "
+		"server_version, local_dirty, flags) VALUES (?1, ?2, ?3, ?4, "
+		"?5, ?6, ?7, coalesce(?8, 'normal'), ?9, coalesce(?10, ''), "
+		"?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, coalesce(?19, ?18), "
+		"coalesce(?20, ?18), ?21, ?22, ?23, coalesce(?24, 0), ?25, "
+		"coalesce(?26, 0), ?27, ?28, ?29, ?30) "
+		"ON CONFLICT (id) DO UPDATE SET ref = excluded.ref, "
+		"external_ref = excluded.external_ref, "
+		"customer_id = coalesce(excluded.customer_id, "
+		"ticket.customer_id), channel = excluded.channel, "
+		"category_code = excluded.category_code, "
+		"risk_class = excluded.risk_class, "
+		"priority = excluded.priority, "
+		"status = CASE WHEN ?31 & 1 THEN ticket.status "
+		"ELSE excluded.status END, "
+		"subject = CASE WHEN ?31 & 2 THEN ticket.subject "
+		"ELSE excluded.subject END, "
+		"description = CASE WHEN ?31 & 4 THEN ticket.description "
+		"ELSE excluded.description END, "
+		"transcript = CASE WHEN ?31 & 8 THEN ticket.transcript "
+		"ELSE excluded.transcript END, "
+		"outcome = CASE WHEN ?31 & 16 THEN ticket.outcome "
+		"ELSE excluded.outcome END, "
+		"branch = excluded.branch, assignee = excluded.assignee, "
+		"merged_into = excluded.merged_into, "
+		"sla_profile = excluded.sla_profile, t0_ms = excluded.t0_ms, "
+		"created_ms = excluded.created_ms, "
+		"updated_ms = max(ticket.updated_ms, excluded.updated_ms), "
+		"first_response_due_ms = excluded.first_response_due_ms, "
+		"resolution_due_ms = excluded.resolution_due_ms, "
+		"first_response_ms = CASE WHEN ?31 & 32 THEN "
+		"ticket.first_response_ms ELSE excluded.first_response_ms END, "
+		"paused_ms_total = CASE WHEN ?31 & 32 THEN "
+		"ticket.paused_ms_total ELSE excluded.paused_ms_total END, "
+		"paused_since_ms = CASE WHEN ?31 & 32 THEN "
+		"ticket.paused_since_ms ELSE excluded.paused_since_ms END, "
+		"extension_level = CASE WHEN ?31 & 32 THEN "
+		"ticket.extension_level ELSE excluded.extension_level END, "
+		"closed_ms = CASE WHEN ?31 & 32 THEN ticket.closed_ms "
+		"ELSE excluded.closed_ms END, "
+		"server_version = excluded.server_version, "
+		"local_dirty = excluded.local_dirty, "
+		"flags = ticket.flags | excluded.flags",
+	[Q_CLOCK] = "INSERT INTO ticket_clock (ticket_id, field, hlc, node) "
+		    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (ticket_id, field) "
+		    "DO UPDATE SET hlc = excluded.hlc, node = excluded.node",
+	[Q_CONFLICT] = "UPDATE conflict SET theirs = json_quote(?3) WHERE "
+		       "ticket_id = ?1 AND field = ?2 AND theirs IS NULL AND "
+		       "resolved_ms IS NULL AND reason = 'last_writer_wins'",
+	[Q_KIND] = "SELECT 1 FROM activity_kind WHERE name = ?1",
+	[Q_ACTIVITY] =
+		"INSERT INTO activity (id, ticket_id, kind, visibility, body, "
+		"author, device_id, device_time_ms, hub_time_ms, hlc, "
+		"from_status, to_status, detail) VALUES (?1, ?2, ?3, ?4, ?5, "
+		"coalesce(?6, 'head-office'), ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+		"ON CONFLICT (id) DO UPDATE SET hub_time_ms = "
+		"excluded.hub_time_ms WHERE activity.hub_time_ms IS NULL AND "
+		"excluded.hub_time_ms IS NOT NULL",
+};
+
+/* An SLA profile as bs__tk_profile() found it, kept for the page:
+ * reading one parses its rules. */
+#define PROFILES 8
+
+struct profile {
+	char key[BS__TK_CODE_MAX + 1];   /* the name asked for */
+	struct bs__sla_profile buf;
+	char name[BS__TK_CODE_MAX + 1];
+	const struct bs__sla_profile *p; /* buf or a built-in profile */
+};
+
+/* Timeline kinds the schema knows, as found; the table never changes. */
+#define KINDS 16
+
+/*
+ * One pull's context: its statements, and the page under way.  What
+ * the page reads once (whether any outbox operation is unanswered, any
+ * conflict waits for the hub's text) holds for the whole page, because
+ * applying pulled changes only removes such rows.
+ */
 struct page {
 	struct bs__round *r;
 	struct bs__tk tk;
 	sqlite3 *db;
+	sqlite3_stmt *q[Q_COUNT];
 	int catalogue;
+	int outbox_any;
+	int conflict_any;
+	struct profile prof[PROFILES];
+	int nprof;
+	char kinds[KINDS][24];
+	int nkinds;
 };
 
 static const cJSON *member(const cJSON *o, const char *k)
@@ -76,14 +233,15 @@ static const char *jstr(const cJSON *o, const char *k)
 }
 
 /* Bind member k of o: a string as text, a number as an integer, a
- * boolean as 0/1, anything else (or nothing) as NULL. */
+ * boolean as 0/1, anything else (or nothing) as NULL.  Text is bound
+ * without a copy: the page's document outlives every step. */
 static void bind_json(sqlite3_stmt *s, int i, const cJSON *o, const char *k)
 {
 	const cJSON *j = member(o, k);
 	int64_t v;
 
 	if (cJSON_IsString(j))
-		sqlite3_bind_text(s, i, j->valuestring, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, i, j->valuestring, -1, SQLITE_STATIC);
 	else if (cJSON_IsBool(j))
 		sqlite3_bind_int(s, i, cJSON_IsTrue(j));
 	else if (bs__json_int(j, INT64_MIN / 2, INT64_MAX / 2, &v))
@@ -103,13 +261,81 @@ static int prepare(struct page *p, sqlite3_stmt **s, const char *sql)
 	return BS_OK;
 }
 
+/*
+ * Statement id of the pull in *out, prepared on first use, otherwise
+ * reset with its parameters cleared.  It stays owned by p.  Fails only
+ * if it cannot be prepared.
+ */
+static int stmt(struct page *p, enum q id, sqlite3_stmt **out)
+{
+	int src;
+
+	if (p->q[id] == NULL) {
+		src = sqlite3_prepare_v3(p->db, q_sql[id], -1,
+					 SQLITE_PREPARE_PERSISTENT, &p->q[id],
+					 NULL);
+		if (src != SQLITE_OK) {
+			p->q[id] = NULL;
+			*out = NULL;
+			return bs__sync_sqlerr(p->db, src,
+					       "apply pulled changes");
+		}
+	} else {
+		sqlite3_reset(p->q[id]);
+		sqlite3_clear_bindings(p->q[id]);
+	}
+	*out = p->q[id];
+	return BS_OK;
+}
+
+/* Reset every kept statement, so that none is running when the page's
+ * transaction ends.  Cannot fail. */
+static void stmts_reset(struct page *p)
+{
+	int i;
+
+	for (i = 0; i < Q_COUNT; i++)
+		if (p->q[i] != NULL)
+			sqlite3_reset(p->q[i]);
+}
+
+static void stmts_free(struct page *p)
+{
+	int i;
+
+	for (i = 0; i < Q_COUNT; i++) {
+		sqlite3_finalize(p->q[i]);
+		p->q[i] = NULL;
+	}
+}
+
+/* Step a statement that writes, once, and reset it. */
 static int step(struct page *p, sqlite3_stmt *s, const char *what)
 {
-	int src = sqlite3_step(s);
+	int src = sqlite3_step(s), rc = BS_OK;
 
 	if (src != SQLITE_DONE && src != SQLITE_ROW)
-		return bs__sync_sqlerr(p->db, src, what);
-	return BS_OK;
+		rc = bs__sync_sqlerr(p->db, src, what);
+	sqlite3_reset(s);
+	return rc;
+}
+
+/* A yes-or-no query of the pull (no parameters). */
+static int ask(struct page *p, enum q id, int *out)
+{
+	sqlite3_stmt *s;
+	int rc, src;
+
+	*out = 0;
+	if ((rc = stmt(p, id, &s)) != BS_OK)
+		return rc;
+	src = sqlite3_step(s);
+	if (src == SQLITE_ROW)
+		*out = sqlite3_column_int(s, 0) != 0;
+	else if (src != SQLITE_DONE)
+		rc = bs__sync_sqlerr(p->db, src, "apply pulled changes");
+	sqlite3_reset(s);
+	return rc;
 }
 
 /*
@@ -128,8 +354,9 @@ static int pending_mask(struct page *p, const char *ticket, int *mask)
 	int rc, src;
 
 	*mask = 0;
-	if ((rc = prepare(p, &s, "SELECT op, fields FROM outbox WHERE "
-			  "ticket_id = ?1 AND state <> 'answered'")) != BS_OK)
+	if (!p->outbox_any)
+		return BS_OK;
+	if ((rc = stmt(p, Q_PENDING, &s)) != BS_OK)
 		return rc;
 	sqlite3_bind_text(s, 1, ticket, -1, SQLITE_STATIC);
 	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
@@ -154,34 +381,24 @@ static int pending_mask(struct page *p, const char *ticket, int *mask)
 		}
 		cJSON_Delete(f);
 	}
-	sqlite3_finalize(s);
-	if (src != SQLITE_DONE)
-		return bs__sync_sqlerr(p->db, src, "read outbox");
-	return BS_OK;
+	rc = src == SQLITE_DONE ? BS_OK
+				: bs__sync_sqlerr(p->db, src, "read outbox");
+	sqlite3_reset(s);
+	return rc;
 }
 
 /* --- customers and archives ----------------------------------------- */
 
 static int put_customer(struct page *p, const cJSON *c)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	const char *id;
 	int rc;
 
 	if (bs__wire_code(&id, c, "id", 0) != BS_OK)
 		return bs__error(BS_EINVAL, "pulled customer: %s",
 				 bs_last_error());
-	rc = prepare(p, &s,
-		     "INSERT INTO customer (id, name_masked, phone_masked, "
-		     "id_number_masked, segment, branch, created_ms, "
-		     "updated_ms) VALUES (?1, coalesce(?2, ''), ?3, ?4, ?5, "
-		     "?6, ?7, ?7) ON CONFLICT (id) DO UPDATE SET "
-		     "name_masked = excluded.name_masked, "
-		     "phone_masked = excluded.phone_masked, "
-		     "id_number_masked = excluded.id_number_masked, "
-		     "segment = excluded.segment, branch = excluded.branch, "
-		     "updated_ms = excluded.updated_ms");
-	if (rc != BS_OK)
+	if ((rc = stmt(p, Q_CUSTOMER, &s)) != BS_OK)
 		return rc;
 	bind_json(s, 1, c, "id");
 	bind_json(s, 2, c, "name_masked");
@@ -190,39 +407,23 @@ static int put_customer(struct page *p, const cJSON *c)
 	bind_json(s, 5, c, "segment");
 	bind_json(s, 6, c, "branch");
 	sqlite3_bind_int64(s, 7, p->tk.device_ms);
-	rc = step(p, s, "store a pulled customer");
-	sqlite3_finalize(s);
-	return rc;
+	return step(p, s, "store a pulled customer");
 }
 
 static int put_archive(struct page *p, const char *customer,
 		       const cJSON *arr)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	const cJSON *a;
 	int rc;
 
-	rc = prepare(p, &s,
-		     "INSERT INTO customer_archive (id, customer_id, "
-		     "ticket_id, ticket_ref, channel, received_ms, closed_ms, "
-		     "category_code, summary, outcome, branch) VALUES (?1, "
-		     "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT "
-		     "(id) DO UPDATE SET customer_id = excluded.customer_id, "
-		     "ticket_id = excluded.ticket_id, ticket_ref = "
-		     "excluded.ticket_ref, channel = excluded.channel, "
-		     "received_ms = excluded.received_ms, closed_ms = "
-		     "excluded.closed_ms, category_code = "
-		     "excluded.category_code, summary = excluded.summary, "
-		     "outcome = excluded.outcome, branch = excluded.branch");
-	if (rc != BS_OK)
-		return rc;
 	cJSON_ArrayForEach(a, arr)
 	{
-		if (jstr(a, "id") == NULL) {
-			rc = bs__error(BS_EINVAL, "a pulled archive entry has "
-				       "no id");
-			break;
-		}
+		if (jstr(a, "id") == NULL)
+			return bs__error(BS_EINVAL, "a pulled archive entry "
+					 "has no id");
+		if ((rc = stmt(p, Q_ARCHIVE, &s)) != BS_OK)
+			return rc;
 		bind_json(s, 1, a, "id");
 		sqlite3_bind_text(s, 2, customer, -1, SQLITE_STATIC);
 		bind_json(s, 3, a, "ticket_id");
@@ -235,25 +436,31 @@ static int put_archive(struct page *p, const char *customer,
 		bind_json(s, 10, a, "outcome");
 		bind_json(s, 11, a, "branch");
 		if ((rc = step(p, s, "store a pulled archive entry")))
-			break;
-		sqlite3_reset(s);
+			return rc;
 	}
-	sqlite3_finalize(s);
-	return rc;
+	return BS_OK;
 }
 
 /* --- timelines ------------------------------------------------------- */
 
+/* Whether the schema knows timeline kind kind; known names are kept for
+ * the pull.  A failed lookup counts as unknown. */
 static int known_kind(struct page *p, const char *kind)
 {
-	sqlite3_stmt *s = NULL;
-	int found = 0;
+	sqlite3_stmt *s;
+	int i, found;
 
-	if (prepare(p, &s, "SELECT 1 FROM activity_kind WHERE name = ?1"))
+	for (i = 0; i < p->nkinds; i++)
+		if (strcmp(p->kinds[i], kind) == 0)
+			return 1;
+	if (stmt(p, Q_KIND, &s) != BS_OK)
 		return 0;
 	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
 	found = sqlite3_step(s) == SQLITE_ROW;
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
+	if (found && p->nkinds < KINDS && strlen(kind) < sizeof(p->kinds[0]))
+		snprintf(p->kinds[p->nkinds++], sizeof(p->kinds[0]), "%s",
+			 kind);
 	return found;
 }
 
@@ -326,16 +533,7 @@ static int put_activity(struct page *p, const char *ticket, const cJSON *a)
 		return bs__error_code(BS_ENOMEM);
 	}
 	cJSON_Delete(extra);
-	rc = prepare(p, &s,
-		     "INSERT INTO activity (id, ticket_id, kind, visibility, "
-		     "body, author, device_id, device_time_ms, hub_time_ms, "
-		     "hlc, from_status, to_status, detail) VALUES (?1, ?2, ?3, "
-		     "?4, ?5, coalesce(?6, 'head-office'), ?7, ?8, ?9, ?10, "
-		     "?11, ?12, ?13) ON CONFLICT (id) DO UPDATE SET "
-		     "hub_time_ms = excluded.hub_time_ms WHERE "
-		     "activity.hub_time_ms IS NULL AND excluded.hub_time_ms "
-		     "IS NOT NULL");
-	if (rc == BS_OK) {
+	if ((rc = stmt(p, Q_ACTIVITY, &s)) == BS_OK) {
 		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, ticket, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
@@ -355,7 +553,6 @@ static int put_activity(struct page *p, const char *ticket, const cJSON *a)
 			sqlite3_bind_text(s, 13, detail, -1, SQLITE_STATIC);
 		rc = step(p, s, "store a pulled activity");
 	}
-	sqlite3_finalize(s);
 	bs__free(detail);
 	return rc;
 }
@@ -383,8 +580,7 @@ static int load_old(struct page *p, const char *id, struct old *o)
 	int rc, i;
 
 	memset(o, 0, sizeof(*o));
-	if ((rc = prepare(p, &s, "SELECT status, subject, description, "
-			  "transcript, outcome FROM ticket WHERE id = ?1")))
+	if ((rc = stmt(p, Q_OLD, &s)) != BS_OK)
 		return rc;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW) {
@@ -400,7 +596,7 @@ static int load_old(struct page *p, const char *id, struct old *o)
 				rc = bs__error_code(BS_ENOMEM);
 		}
 	}
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	return rc;
 }
 
@@ -411,15 +607,41 @@ static int same_text(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/*
+ * The SLA profile called name, as bs__tk_profile() finds it, read once
+ * a page (while more than PROFILES are in use, the last is read again
+ * as needed).  The pointer lives until the next call.  Cannot fail.
+ */
+static const struct bs__sla_profile *profile_of(struct page *p,
+						const char *name)
+{
+	struct profile *e;
+	int i;
+
+	/* bs__tk_profile() reads all of these as the default. */
+	if (name == NULL || strlen(name) > BS__TK_CODE_MAX)
+		name = "";
+	for (i = 0; i < p->nprof; i++)
+		if (strcmp(p->prof[i].key, name) == 0)
+			return p->prof[i].p;
+	if (p->nprof < PROFILES)
+		p->nprof++;
+	e = &p->prof[p->nprof - 1];
+	snprintf(e->key, sizeof(e->key), "%s", name);
+	bs__tk_profile(&p->tk, name, &e->buf, e->name, &e->p);
+	return e->p;
+}
+
 /* Due times at T0 under the ticket's profile (the queue orders by
  * them); the hub does not send them. */
 static void due_times(struct page *p, const cJSON *t, int64_t *fr,
 		      int64_t *res)
 {
-	struct bs__tk_sla sla;
+	const struct bs__sla_profile *sp;
+	struct bs__sla_ticket sla;
 	struct bs__sla_status st;
 	enum bs__priority prio;
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	char cat_profile[BS__TK_CODE_MAX + 1] = "";
 	const char *profile = jstr(t, "sla_profile");
 	int64_t t0 = 0, x;
@@ -427,28 +649,27 @@ static void due_times(struct page *p, const cJSON *t, int64_t *fr,
 	bs__json_int(member(t, "t0_ms"), 0, BS__HLC_MAX_MS, &t0);
 	*fr = *res = t0;
 	if (profile == NULL && jstr(t, "category_code") != NULL &&
-	    prepare(p, &s, "SELECT sla_profile FROM catalogue_category "
-		    "WHERE code = ?1") == BS_OK) {
+	    stmt(p, Q_CATEGORY, &s) == BS_OK) {
 		sqlite3_bind_text(s, 1, jstr(t, "category_code"), -1,
 				  SQLITE_STATIC);
 		if (sqlite3_step(s) == SQLITE_ROW &&
 		    sqlite3_column_type(s, 0) == SQLITE_TEXT)
 			snprintf(cat_profile, sizeof(cat_profile), "%s",
 				 sqlite3_column_text(s, 0));
-		sqlite3_finalize(s);
+		sqlite3_reset(s);
 		if (cat_profile[0])
 			profile = cat_profile;
 	}
-	bs__tk_profile(&p->tk, profile, &sla.buf, sla.name, &sla.p);
+	sp = profile_of(p, profile);
 	if (jstr(t, "priority") == NULL ||
 	    bs__priority_parse(&prio, jstr(t, "priority")) != BS_OK)
 		prio = BS__PRIORITY_NORMAL;
-	bs__sla_ticket_init(&sla.t, t0, prio);
-	if (bs__json_int(member(t, "extension_level"), 0, sla.p->max_ext, &x))
-		sla.t.ext_level = (int)x;
+	bs__sla_ticket_init(&sla, t0, prio);
+	if (bs__json_int(member(t, "extension_level"), 0, sp->max_ext, &x))
+		sla.ext_level = (int)x;
 	if (bs__json_int(member(t, "paused_ms_total"), 0, BS__HLC_MAX_MS, &x))
-		sla.t.paused_ms = x;
-	if (bs__sla_eval(&st, sla.p, &sla.t, t0, BS__TRUST_NEVER_SYNCED) ==
+		sla.paused_ms = x;
+	if (bs__sla_eval(&st, sp, &sla, t0, BS__TRUST_NEVER_SYNCED) ==
 	    BS_OK) {
 		*fr = st.first_response.due_ms;
 		*res = st.resolution.due_ms;
@@ -459,14 +680,30 @@ static void due_times(struct page *p, const cJSON *t, int64_t *fr,
 static const char *const text_cols[] = { "subject", "description",
 					 "transcript", "outcome" };
 
+/* The clock of a field head office changed: the hub's, at stamp. */
+static int put_clock(struct page *p, const char *id, const char *field,
+		     const char *stamp)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = stmt(p, Q_CLOCK, &s)) != BS_OK)
+		return rc;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, field, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, stamp, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, BS__TK_HUB_NODE, -1, SQLITE_STATIC);
+	return step(p, s, "store a pulled ticket");
+}
+
 static int apply_ticket(struct page *p, const cJSON *ch)
 {
 	const cJSON *t = member(ch, "ticket"), *c;
-	const char *id, *status, *cust;
+	const char *id, *status, *cust, *put = NULL;
 	char stamp[BS__HLC_TEXT_LEN + 1];
 	enum bs__status st;
 	struct old old;
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	int64_t version, fr, res;
 	int mask, rc, i, flags;
 
@@ -485,80 +722,36 @@ static int apply_ticket(struct page *p, const cJSON *ch)
 	if (cJSON_IsObject(c = member(ch, "customer"))) {
 		if ((rc = put_customer(p, c)) != BS_OK)
 			goto cleanup;
+		put = jstr(c, "id");
 		if (cJSON_IsArray(member(ch, "archive")) &&
-		    (rc = put_archive(p, jstr(c, "id"),
-				      member(ch, "archive"))) != BS_OK)
+		    (rc = put_archive(p, put, member(ch, "archive"))) != BS_OK)
 			goto cleanup;
 	}
+	/* A customer the change did not carry is kept as a stub. */
 	cust = jstr(t, "customer_id");
-	if (cust != NULL &&
-	    (rc = bs__sync_q(p->db, "store a pulled ticket",
-			     "INSERT OR IGNORE INTO customer (id, "
-			     "name_masked, created_ms, updated_ms) VALUES "
-			     "(?1, '', ?2, ?2)", "ti", cust,
-			     p->tk.device_ms)))
-		goto cleanup;
-	if (jstr(t, "ref") != NULL &&
-	    (rc = bs__sync_q(p->db, "store a pulled ticket",
-			     "UPDATE ticket SET ref = NULL WHERE ref = ?1 AND "
-			     "id <> ?2", "tt", jstr(t, "ref"), id)))
-		goto cleanup;
+	if (cust != NULL && (put == NULL || strcmp(put, cust) != 0)) {
+		if ((rc = stmt(p, Q_CUSTOMER_STUB, &s)) != BS_OK)
+			goto cleanup;
+		sqlite3_bind_text(s, 1, cust, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, p->tk.device_ms);
+		if ((rc = step(p, s, "store a pulled ticket")) != BS_OK)
+			goto cleanup;
+	}
+	if (jstr(t, "ref") != NULL) {
+		if ((rc = stmt(p, Q_REF_FREE, &s)) != BS_OK)
+			goto cleanup;
+		sqlite3_bind_text(s, 1, jstr(t, "ref"), -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+		if ((rc = step(p, s, "store a pulled ticket")) != BS_OK)
+			goto cleanup;
+	}
 
 	due_times(p, t, &fr, &res);
 	flags = !old.found || (!(mask & KEEP_STATUS) &&
 			       strcmp(old.status, status) != 0)
 			? 2
 			: 0;
-	rc = prepare(p, &s,
-		"INSERT INTO ticket (id, ref, external_ref, customer_id, "
-		"channel, category_code, risk_class, priority, status, "
-		"subject, description, transcript, outcome, branch, assignee, "
-		"merged_into, sla_profile, t0_ms, created_ms, updated_ms, "
-		"first_response_due_ms, resolution_due_ms, first_response_ms, "
-		"paused_ms_total, paused_since_ms, extension_level, closed_ms, "
-		"server_version, local_dirty, flags) VALUES (?1, ?2, ?3, ?4, "
-		"?5, ?6, ?7, coalesce(?8, 'normal'), ?9, coalesce(?10, ''), "
-		"?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, coalesce(?19, ?18), "
-		"coalesce(?20, ?18), ?21, ?22, ?23, coalesce(?24, 0), ?25, "
-		"coalesce(?26, 0), ?27, ?28, ?29, ?30) "
-		"ON CONFLICT (id) DO UPDATE SET ref = excluded.ref, "
-		"external_ref = excluded.external_ref, "
-		"customer_id = coalesce(excluded.customer_id, "
-		"ticket.customer_id), channel = excluded.channel, "
-		"category_code = excluded.category_code, "
-		"risk_class = excluded.risk_class, "
-		"priority = excluded.priority, "
-		"status = CASE WHEN ?31 & 1 THEN ticket.status "
-		"ELSE excluded.status END, "
-		"subject = CASE WHEN ?31 & 2 THEN ticket.subject "
-		"ELSE excluded.subject END, "
-		"description = CASE WHEN ?31 & 4 THEN ticket.description "
-		"ELSE excluded.description END, "
-		"transcript = CASE WHEN ?31 & 8 THEN ticket.transcript "
-		"ELSE excluded.transcript END, "
-		"outcome = CASE WHEN ?31 & 16 THEN ticket.outcome "
-		"ELSE excluded.outcome END, "
-		"branch = excluded.branch, assignee = excluded.assignee, "
-		"merged_into = excluded.merged_into, "
-		"sla_profile = excluded.sla_profile, t0_ms = excluded.t0_ms, "
-		"created_ms = excluded.created_ms, "
-		"updated_ms = max(ticket.updated_ms, excluded.updated_ms), "
-		"first_response_due_ms = excluded.first_response_due_ms, "
-		"resolution_due_ms = excluded.resolution_due_ms, "
-		"first_response_ms = CASE WHEN ?31 & 32 THEN "
-		"ticket.first_response_ms ELSE excluded.first_response_ms END, "
-		"paused_ms_total = CASE WHEN ?31 & 32 THEN "
-		"ticket.paused_ms_total ELSE excluded.paused_ms_total END, "
-		"paused_since_ms = CASE WHEN ?31 & 32 THEN "
-		"ticket.paused_since_ms ELSE excluded.paused_since_ms END, "
-		"extension_level = CASE WHEN ?31 & 32 THEN "
-		"ticket.extension_level ELSE excluded.extension_level END, "
-		"closed_ms = CASE WHEN ?31 & 32 THEN ticket.closed_ms "
-		"ELSE excluded.closed_ms END, "
-		"server_version = excluded.server_version, "
-		"local_dirty = excluded.local_dirty, "
-		"flags = ticket.flags | excluded.flags");
-	if (rc != BS_OK)
+	if ((rc = stmt(p, Q_TICKET, &s)) != BS_OK)
 		goto cleanup;
 	bind_json(s, 1, t, "id");
 	bind_json(s, 2, t, "ref");
@@ -604,31 +797,22 @@ static int apply_ticket(struct page *p, const cJSON *ch)
 		if (mask & (KEEP_SUBJECT << i))
 			continue;
 		if (old.found && !same_text(old.text[i], v) &&
-		    (rc = bs__sync_q(p->db, "store a pulled ticket",
-				     "INSERT INTO ticket_clock (ticket_id, "
-				     "field, hlc, node) VALUES (?1, ?2, ?3, "
-				     "?4) ON CONFLICT (ticket_id, field) DO "
-				     "UPDATE SET hlc = excluded.hlc, node = "
-				     "excluded.node", "tttt", id, text_cols[i],
-				     stamp, BS__TK_HUB_NODE)))
+		    (rc = put_clock(p, id, text_cols[i], stamp)) != BS_OK)
 			goto cleanup;
-		if ((rc = bs__sync_q(p->db, "store a pulled ticket",
-				     "UPDATE conflict SET theirs = "
-				     "json_quote(?3) WHERE ticket_id = ?1 AND "
-				     "field = ?2 AND theirs IS NULL AND "
-				     "resolved_ms IS NULL AND reason = "
-				     "'last_writer_wins'", "ttt", id,
-				     text_cols[i], v)))
+		if (!p->conflict_any)
+			continue;
+		if ((rc = stmt(p, Q_CONFLICT, &s)) != BS_OK)
+			goto cleanup;
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, text_cols[i], -1, SQLITE_STATIC);
+		if (v != NULL)
+			sqlite3_bind_text(s, 3, v, -1, SQLITE_STATIC);
+		if ((rc = step(p, s, "store a pulled ticket")) != BS_OK)
 			goto cleanup;
 	}
 	if (!(mask & KEEP_STATUS) && old.found &&
 	    strcmp(old.status, status) != 0 &&
-	    (rc = bs__sync_q(p->db, "store a pulled ticket",
-			     "INSERT INTO ticket_clock (ticket_id, field, hlc, "
-			     "node) VALUES (?1, 'status', ?2, ?3) ON CONFLICT "
-			     "(ticket_id, field) DO UPDATE SET hlc = "
-			     "excluded.hlc, node = excluded.node", "ttt", id,
-			     stamp, BS__TK_HUB_NODE)))
+	    (rc = put_clock(p, id, "status", stamp)) != BS_OK)
 		goto cleanup;
 
 	cJSON_ArrayForEach(c, member(ch, "activities"))
@@ -638,7 +822,6 @@ static int apply_ticket(struct page *p, const cJSON *ch)
 	}
 	p->r->rep->tickets++;
 cleanup:
-	sqlite3_finalize(s);
 	old_free(&old);
 	return rc;
 }
@@ -849,20 +1032,22 @@ static int check_page(const cJSON *changes, int64_t from, int64_t to)
 	return BS_OK;
 }
 
-/* Apply one page and its cursor in one transaction. */
-static int apply_page(struct bs__round *r, const cJSON *changes,
-		      int64_t cursor)
+/* Apply one page and its cursor in one transaction, with p's statements
+ * (p->r and p->db set). */
+static int apply_page(struct page *p, const cJSON *changes, int64_t cursor)
 {
-	struct page p;
+	struct bs__round *r = p->r;
 	const cJSON *ch;
 	const char *kind;
 	int rc;
 
-	memset(&p, 0, sizeof(p));
-	p.r = r;
-	p.db = r->db;
-	if ((rc = bs__tk_begin(&p.tk, r->st, 1)) != BS_OK)
+	p->catalogue = 0;
+	p->nprof = 0;
+	if ((rc = bs__tk_begin(&p->tk, r->st, 1)) != BS_OK)
 		return rc;
+	if ((rc = ask(p, Q_OUTBOX_ANY, &p->outbox_any)) != BS_OK ||
+	    (rc = ask(p, Q_CONFLICT_ANY, &p->conflict_any)) != BS_OK)
+		goto fail;
 	cJSON_ArrayForEach(ch, changes)
 	{
 		kind = jstr(ch, "kind");
@@ -870,37 +1055,40 @@ static int apply_page(struct bs__round *r, const cJSON *changes,
 			rc = bs__error(BS_ENETWORK, "a pulled change has no "
 				       "kind");
 		else if (strcmp(kind, "ticket") == 0)
-			rc = apply_ticket(&p, ch);
+			rc = apply_ticket(p, ch);
 		else if (strcmp(kind, "drop") == 0)
-			rc = apply_drop(&p, ch);
+			rc = apply_drop(p, ch);
 		else if (strcmp(kind, "catalogue") == 0)
-			rc = apply_catalogue(&p, ch);
+			rc = apply_catalogue(p, ch);
 		/* else: a kind a newer hub added; ignored (protocol.md) */
 		if (rc != BS_OK)
 			goto fail;
 		r->rep->changes++;
 	}
-	if (p.catalogue &&
-	    (rc = bs__sync_q(p.db, "store the catalogue", "UPDATE "
+	if (p->catalogue &&
+	    (rc = bs__sync_q(p->db, "store the catalogue", "UPDATE "
 			     "catalogue_meta SET updated_ms = ?1 WHERE id = 1",
-			     "i", p.tk.device_ms)))
+			     "i", p->tk.device_ms)))
 		goto fail;
-	if ((rc = bs__ss_put_int(p.db, BS__SK_CURSOR, cursor)) ||
-	    (rc = bs__sync_save_clock(p.db, &r->net)))
+	if ((rc = bs__ss_put_int(p->db, BS__SK_CURSOR, cursor)) ||
+	    (rc = bs__sync_save_clock(p->db, &r->net)))
 		goto fail;
-	return bs__tk_commit(&p.tk);
+	stmts_reset(p);
+	return bs__tk_commit(&p->tk);
 fail:
 	{
 		char msg[600];
 
 		snprintf(msg, sizeof(msg), "%s", bs_last_error());
-		bs__tk_rollback(&p.tk);
+		stmts_reset(p);
+		bs__tk_rollback(&p->tk);
 		return bs__error(rc, "%s", msg);
 	}
 }
 
 int bs__sync_pull(struct bs__round *r)
 {
+	struct page p;
 	struct bs__resp resp;
 	const cJSON *changes;
 	char target[96];
@@ -910,6 +1098,9 @@ int bs__sync_pull(struct bs__round *r)
 	memset(&resp, 0, sizeof(resp));
 	if ((rc = bs__ss_int(r->db, BS__SK_CURSOR, &cursor, &have)) != BS_OK)
 		return rc;
+	memset(&p, 0, sizeof(p));
+	p.r = r;
+	p.db = r->db;
 	for (;;) {
 		bs__resp_free(&resp);
 		snprintf(target, sizeof(target),
@@ -928,7 +1119,7 @@ int bs__sync_pull(struct bs__round *r)
 			break;
 		}
 		if ((rc = check_page(changes, cursor, next)) != BS_OK ||
-		    (rc = apply_page(r, changes, next)) != BS_OK)
+		    (rc = apply_page(&p, changes, next)) != BS_OK)
 			break;
 		r->rep->pages++;
 		r->rep->cursor = next;
@@ -942,6 +1133,7 @@ int bs__sync_pull(struct bs__round *r)
 		}
 		cursor = next;
 	}
+	stmts_free(&p);
 	bs__resp_free(&resp);
 	return rc;
 }
