@@ -1032,6 +1032,29 @@ static int check_page(const cJSON *changes, int64_t from, int64_t to)
 	return BS_OK;
 }
 
+/*
+ * The full-text index of the rows a page adds is written once, at the
+ * end of the page: indexed row by row, each statement's savepoint makes
+ * FTS5 write a segment of its own (schema/agent/002_fts_deferred.sql).
+ * The marks are set past the largest rid when the page starts and
+ * cleared in its transaction.
+ */
+static const char fts_defer[] =
+	"UPDATE maintenance SET "
+	"fts_ticket_rid = (SELECT coalesce(max(rid), 0) + 1 FROM ticket), "
+	"fts_activity_rid = (SELECT coalesce(max(rid), 0) + 1 FROM activity) "
+	"WHERE id = 1";
+
+static const char fts_catch_up[] =
+	"INSERT INTO ticket_fts (rowid, subject, description, transcript) "
+	"SELECT rid, subject, description, transcript FROM ticket WHERE "
+	"rid >= (SELECT fts_ticket_rid FROM maintenance WHERE id = 1);"
+	"INSERT INTO activity_fts (rowid, body, attachment_name) "
+	"SELECT rid, body, attachment_name FROM activity WHERE "
+	"rid >= (SELECT fts_activity_rid FROM maintenance WHERE id = 1);"
+	"UPDATE maintenance SET fts_ticket_rid = NULL, "
+	"fts_activity_rid = NULL WHERE id = 1";
+
 /* Apply one page and its cursor in one transaction, with p's statements
  * (p->r and p->db set). */
 static int apply_page(struct page *p, const cJSON *changes, int64_t cursor)
@@ -1046,7 +1069,8 @@ static int apply_page(struct page *p, const cJSON *changes, int64_t cursor)
 	if ((rc = bs__tk_begin(&p->tk, r->st, 1)) != BS_OK)
 		return rc;
 	if ((rc = ask(p, Q_OUTBOX_ANY, &p->outbox_any)) != BS_OK ||
-	    (rc = ask(p, Q_CONFLICT_ANY, &p->conflict_any)) != BS_OK)
+	    (rc = ask(p, Q_CONFLICT_ANY, &p->conflict_any)) != BS_OK ||
+	    (rc = bs__sync_exec(p->db, fts_defer, "apply pulled changes")))
 		goto fail;
 	cJSON_ArrayForEach(ch, changes)
 	{
@@ -1070,10 +1094,11 @@ static int apply_page(struct page *p, const cJSON *changes, int64_t cursor)
 			     "catalogue_meta SET updated_ms = ?1 WHERE id = 1",
 			     "i", p->tk.device_ms)))
 		goto fail;
-	if ((rc = bs__ss_put_int(p->db, BS__SK_CURSOR, cursor)) ||
+	stmts_reset(p);
+	if ((rc = bs__sync_exec(p->db, fts_catch_up, "index pulled text")) ||
+	    (rc = bs__ss_put_int(p->db, BS__SK_CURSOR, cursor)) ||
 	    (rc = bs__sync_save_clock(p->db, &r->net)))
 		goto fail;
-	stmts_reset(p);
 	return bs__tk_commit(&p->tk);
 fail:
 	{
