@@ -163,7 +163,7 @@ static int finish(bs_store *st, const struct who *w,
 	    (rc = bs__ss_put_text(db, BS__SK_ENROLL, "done")) ||
 	    (rc = bs__ss_int(db, BS__SK_CURSOR, &cur, &have)) ||
 	    (!have && (rc = bs__ss_put_int(db, BS__SK_CURSOR, 0))) ||
-	    (rc = bs__sync_save_clock(db, n)) ||
+	    (rc = bs__sync_save_clock(db, &n->clock)) ||
 	    (rc = bs__sync_audit(db, bs_store_opened_by(st), "sync.enroll",
 				 "device", n->device, detail)) ||
 	    (rc = bs__sync_exec(db, "COMMIT", "enroll")))

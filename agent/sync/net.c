@@ -252,7 +252,7 @@ static int sign_headers(struct bs__net *n, struct curl_slist **h,
 	char nonce[BS__WIRE_NONCE_HEX + 1], line[600];
 	char *canon = NULL, *b64 = NULL;
 	struct curl_slist *t;
-	int64_t when = bs_os_now_ms() + n->offset_ms;
+	int64_t when = bs_os_now_ms() + n->clock.offset_ms;
 	size_t slen = 0;
 	int rc;
 
@@ -314,8 +314,8 @@ static int read_policy(struct bs__net *n, const cJSON *doc, const char *what)
 		return bs__sync_because(BS_ENETWORK, "%s: the hub's answer "
 					"is not a protocol document", what);
 	if (present) {
-		n->max_offline_ms = v;
-		n->have_policy = 1;
+		n->clock.max_offline_ms = v;
+		n->clock.have_policy = 1;
 	}
 	return BS_OK;
 }
@@ -397,8 +397,8 @@ static int attempt(struct bs__net *n, struct bs__resp *out,
 	if (bs__wire_int(&ht, NULL, out->doc, "hub_time_ms", 0,
 			 BS__HLC_MAX_MS, 0) == BS_OK) {
 		out->hub_time_ms = ht;
-		n->offset_ms = ht - (t0 + (t1 - t0) / 2);
-		n->have_offset = 1;
+		n->clock.offset_ms = ht - (t0 + (t1 - t0) / 2);
+		n->clock.have_offset = 1;
 	}
 	bs__error_clear();
 	if (out->status >= 200 && out->status < 300) {

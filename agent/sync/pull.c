@@ -1,11 +1,13 @@
 /*
  * pull.c - changes from the hub (protocol.md, "Pull"), page by page.
  *
- * Each page is applied in one transaction that also stores the new
- * cursor: a cut link or a killed process leaves either the page and its
- * cursor or neither, and the next round asks again from where the store
- * says it stopped.  The cursor never goes backwards, and a page whose
- * changes are not after the cursor is refused whole.
+ * Pages are applied in transactions that also store the new cursor (a
+ * transaction takes the pages already at hand, see batch_begin): a cut
+ * link or a killed process leaves either the pages and their cursor or
+ * neither, and the next round asks again from where the store says it
+ * stopped.  The next page is fetched while one is applied.  The cursor
+ * never goes backwards, and a page whose changes are not after the
+ * cursor is refused whole.
  *
  * A ticket from the hub is head office's merged state, so it replaces
  * the device's copy, except the fields the device has changed and not
@@ -21,8 +23,10 @@
  * switch; work not yet answered stays in the outbox, and becomes a
  * conflict with its text when the hub refuses it.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/core/common.h"
 #include "agent/core/json.h"
@@ -201,10 +205,11 @@ struct profile {
 #define KINDS 16
 
 /*
- * One pull's context: its statements, and the page under way.  What
- * the page reads once (whether any outbox operation is unanswered, any
- * conflict waits for the hub's text) holds for the whole page, because
- * applying pulled changes only removes such rows.
+ * One pull's context: its statements, and the batch of pages under way
+ * (see batch_begin).  What the batch reads once (whether any outbox
+ * operation is unanswered, any conflict waits for the hub's text) holds
+ * for the whole batch, because applying pulled changes only removes
+ * such rows.
  */
 struct page {
 	struct bs__round *r;
@@ -218,6 +223,11 @@ struct page {
 	int nprof;
 	char kinds[KINDS][24];
 	int nkinds;
+	int open;                /* a batch's transaction is open */
+	int64_t batch_t0;        /* when it began (monotonic ns) */
+	unsigned long batch_changes, batch_pages;
+	int64_t batch_cursor;    /* after the batch's last page */
+	struct bs__hub_clock batch_clock; /* what its answer taught */
 };
 
 static const cJSON *member(const cJSON *o, const char *k)
@@ -989,7 +999,8 @@ static int apply_catalogue(struct page *p, const cJSON *ch)
 
 /* --- pages ----------------------------------------------------------- */
 
-static void progress(struct bs__round *r, int64_t cursor, int more)
+static void progress(struct bs__round *r, unsigned long done, int64_t cursor,
+		     int more)
 {
 	bs_sync_progress pr;
 
@@ -997,7 +1008,7 @@ static void progress(struct bs__round *r, int64_t cursor, int more)
 		return;
 	memset(&pr, 0, sizeof(pr));
 	pr.phase = BS_SYNC_PULL;
-	pr.done = r->rep->changes;
+	pr.done = done;
 	pr.cursor = cursor;
 	pr.more = more;
 	r->o.progress(&pr, r->o.ud);
@@ -1055,23 +1066,76 @@ static const char fts_catch_up[] =
 	"UPDATE maintenance SET fts_ticket_rid = NULL, "
 	"fts_activity_rid = NULL WHERE id = 1";
 
-/* Apply one page and its cursor in one transaction, with p's statements
- * (p->r and p->db set). */
-static int apply_page(struct page *p, const cJSON *changes, int64_t cursor)
+/*
+ * Pages are applied in batches: one transaction takes the pages that
+ * are already at hand, up to BATCH_NS of work, and ends with the cursor
+ * of the last.  Every transaction writes the index pages that its rows
+ * touch, and rows land all over the indexes, so each commit costs about
+ * as much as the store's indexes, however few rows it adds; fewer and
+ * larger commits save most of that.  A batch never waits on the link:
+ * when the next page has not arrived, the batch commits first, so a cut
+ * link or a killed process loses at most the batch being applied, which
+ * the next round asks for again.
+ */
+#define BATCH_NS 500000000LL
+
+static int64_t batch_ns = BATCH_NS;
+static long batch_wait_ms = -1; /* -1: FETCH_WAIT_MS */
+
+void bs__sync_batch(int64_t ns, long wait_ms)
 {
-	struct bs__round *r = p->r;
-	const cJSON *ch;
-	const char *kind;
+	batch_ns = ns < 0 ? BATCH_NS : ns;
+	batch_wait_ms = wait_ms;
+}
+
+/* Begin the batch's transaction (p->r and p->db set). */
+static int batch_begin(struct page *p)
+{
 	int rc;
 
 	p->catalogue = 0;
-	p->nprof = 0;
-	if ((rc = bs__tk_begin(&p->tk, r->st, 1)) != BS_OK)
+	p->batch_changes = 0;
+	p->batch_pages = 0;
+	p->batch_t0 = bs_os_monotonic_ns();
+	if ((rc = bs__tk_begin(&p->tk, p->r->st, 1)) != BS_OK)
 		return rc;
 	if ((rc = ask(p, Q_OUTBOX_ANY, &p->outbox_any)) != BS_OK ||
 	    (rc = ask(p, Q_CONFLICT_ANY, &p->conflict_any)) != BS_OK ||
-	    (rc = bs__sync_exec(p->db, fts_defer, "apply pulled changes")))
-		goto fail;
+	    (rc = bs__sync_exec(p->db, fts_defer, "apply pulled changes"))) {
+		stmts_reset(p);
+		bs__tk_rollback(&p->tk);
+		return rc;
+	}
+	p->open = 1;
+	return BS_OK;
+}
+
+/* Roll the batch back; rc and its message stand. */
+static int batch_fail(struct page *p, int rc)
+{
+	char msg[600];
+
+	snprintf(msg, sizeof(msg), "%s", bs_last_error());
+	stmts_reset(p);
+	bs__tk_rollback(&p->tk);
+	p->open = 0;
+	return bs__error(rc, "%s", msg);
+}
+
+/*
+ * Apply one page in the batch's transaction; cursor and clock are the
+ * page's.  A page that cannot be applied rolls the whole batch back
+ * (undoing a page alone would take a savepoint around it, which doubles
+ * what SQLite does for every row); the next round asks again.
+ */
+static int batch_add(struct page *p, const cJSON *changes, int64_t cursor,
+		     const struct bs__hub_clock *clock)
+{
+	const cJSON *ch;
+	const char *kind;
+	int rc = BS_OK;
+
+	p->nprof = 0;
 	cJSON_ArrayForEach(ch, changes)
 	{
 		kind = jstr(ch, "kind");
@@ -1086,53 +1150,194 @@ static int apply_page(struct page *p, const cJSON *changes, int64_t cursor)
 			rc = apply_catalogue(p, ch);
 		/* else: a kind a newer hub added; ignored (protocol.md) */
 		if (rc != BS_OK)
-			goto fail;
-		r->rep->changes++;
+			return batch_fail(p, rc);
+		p->batch_changes++;
 	}
+	p->batch_pages++;
+	p->batch_cursor = cursor;
+	p->batch_clock = *clock;
+	return BS_OK;
+}
+
+/* Index the batch's text, store the cursor of its last page and what
+ * the hub's clock taught, and commit. */
+static int batch_commit(struct page *p)
+{
+	struct bs__round *r = p->r;
+	int rc;
+
 	if (p->catalogue &&
 	    (rc = bs__sync_q(p->db, "store the catalogue", "UPDATE "
 			     "catalogue_meta SET updated_ms = ?1 WHERE id = 1",
 			     "i", p->tk.device_ms)))
-		goto fail;
+		return batch_fail(p, rc);
 	stmts_reset(p);
 	if ((rc = bs__sync_exec(p->db, fts_catch_up, "index pulled text")) ||
-	    (rc = bs__ss_put_int(p->db, BS__SK_CURSOR, cursor)) ||
-	    (rc = bs__sync_save_clock(p->db, &r->net)))
-		goto fail;
-	return bs__tk_commit(&p->tk);
-fail:
-	{
-		char msg[600];
+	    (rc = bs__ss_put_int(p->db, BS__SK_CURSOR, p->batch_cursor)) ||
+	    (rc = bs__sync_save_clock(p->db, &p->batch_clock)))
+		return batch_fail(p, rc);
+	p->open = 0;
+	if ((rc = bs__tk_commit(&p->tk)) != BS_OK)
+		return rc;
+	r->rep->changes += p->batch_changes;
+	r->rep->pages += p->batch_pages;
+	r->rep->cursor = p->batch_cursor;
+	return BS_OK;
+}
 
-		snprintf(msg, sizeof(msg), "%s", bs_last_error());
-		stmts_reset(p);
+/* The pull stops with rc, for a reason other than a page that could not
+ * be applied (the link, the hub's answer): the batch's pages are kept if
+ * they can be, and rc with its message is what the pull answers. */
+static int batch_end(struct page *p, int rc)
+{
+	char msg[600];
+
+	if (!p->open)
+		return rc;
+	snprintf(msg, sizeof(msg), "%s", bs_last_error());
+	if (p->batch_pages == 0 || batch_commit(p) != BS_OK)
 		bs__tk_rollback(&p->tk);
-		return bs__error(rc, "%s", msg);
+	p->open = 0;
+	return bs__error(rc, "%s", msg);
+}
+
+/*
+ * The next page is asked for while this one is applied, so the hub
+ * builds it and the link carries it in the meantime.  Until the fetch is
+ * joined, only its thread touches the connection; the page being applied
+ * takes what the hub's clock taught from a copy made before the fetch
+ * began.  Without a thread the page is fetched in place.
+ */
+struct fetch {
+	struct bs__net *net;
+	struct bs__resp resp;
+	char target[96];
+	int rc;
+	char msg[600];
+	pthread_t thread;
+	int running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;       /* signalled when done is set */
+	int done;                /* under mu */
+};
+
+/* How long a batch waits for the next page before it commits and lets
+ * go of the store: about the time the hub takes to build a page. */
+#define FETCH_WAIT_MS 250
+
+static void *fetch_run(void *arg)
+{
+	struct fetch *f = arg;
+
+	f->rc = bs__net_request(f->net, &f->resp, "GET", f->target, NULL, 1);
+	if (f->rc != BS_OK)
+		snprintf(f->msg, sizeof(f->msg), "%s", bs_last_error());
+	pthread_mutex_lock(&f->mu);
+	f->done = 1;
+	pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+static int fetch_init(struct fetch *f)
+{
+	pthread_condattr_t ca;
+	int ok;
+
+	memset(f, 0, sizeof(*f));
+	if (pthread_condattr_init(&ca) != 0)
+		return bs__error_code(BS_ENOMEM);
+	ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+	     pthread_cond_init(&f->cv, &ca) == 0;
+	pthread_condattr_destroy(&ca);
+	if (!ok)
+		return bs__error_code(BS_ENOMEM);
+	if (pthread_mutex_init(&f->mu, NULL) != 0) {
+		pthread_cond_destroy(&f->cv);
+		return bs__error_code(BS_ENOMEM);
 	}
+	return BS_OK;
+}
+
+static void fetch_start(struct fetch *f, struct bs__round *r, int64_t cursor)
+{
+	memset(&f->resp, 0, sizeof(f->resp));
+	f->net = &r->net;
+	f->rc = BS_OK;
+	f->done = 0;
+	snprintf(f->target, sizeof(f->target),
+		 "/v1/sync/pull?cursor=%lld&limit=%u", (long long)cursor,
+		 r->o.page);
+	f->running = pthread_create(&f->thread, NULL, fetch_run, f) == 0;
+	if (!f->running)
+		fetch_run(f);
+}
+
+/* Whether the fetch has ended, waiting up to ms for it. */
+static int fetch_ready(struct fetch *f, long ms)
+{
+	struct timespec until;
+	int done;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&f->mu);
+	while (!f->done &&
+	       pthread_cond_timedwait(&f->cv, &f->mu, &until) == 0)
+		;
+	done = f->done;
+	pthread_mutex_unlock(&f->mu);
+	return done;
+}
+
+/* The fetched answer, moved to *out (which the caller frees). */
+static int fetch_wait(struct fetch *f, struct bs__resp *out)
+{
+	if (f->running)
+		pthread_join(f->thread, NULL);
+	f->running = 0;
+	*out = f->resp;
+	memset(&f->resp, 0, sizeof(f->resp));
+	return f->rc == BS_OK ? BS_OK : bs__error(f->rc, "%s", f->msg);
+}
+
+/* Let go of the fetch; an answer still coming is not wanted. */
+static void fetch_free(struct fetch *f)
+{
+	if (f->running)
+		pthread_join(f->thread, NULL);
+	f->running = 0;
+	bs__resp_free(&f->resp);
+	pthread_cond_destroy(&f->cv);
+	pthread_mutex_destroy(&f->mu);
 }
 
 int bs__sync_pull(struct bs__round *r)
 {
 	struct page p;
+	struct fetch f;
 	struct bs__resp resp;
+	struct bs__hub_clock clock;
 	const cJSON *changes;
-	char target[96];
 	int64_t cursor, next;
-	int rc, more, have;
+	int rc, more, have, stuck;
 
 	memset(&resp, 0, sizeof(resp));
-	if ((rc = bs__ss_int(r->db, BS__SK_CURSOR, &cursor, &have)) != BS_OK)
+	if ((rc = bs__ss_int(r->db, BS__SK_CURSOR, &cursor, &have)) != BS_OK ||
+	    (rc = fetch_init(&f)) != BS_OK)
 		return rc;
 	memset(&p, 0, sizeof(p));
 	p.r = r;
 	p.db = r->db;
+	fetch_start(&f, r, cursor);
 	for (;;) {
 		bs__resp_free(&resp);
-		snprintf(target, sizeof(target),
-			 "/v1/sync/pull?cursor=%lld&limit=%u",
-			 (long long)cursor, r->o.page);
-		rc = bs__net_request(&r->net, &resp, "GET", target, NULL, 1);
-		if (rc != BS_OK)
+		if ((rc = fetch_wait(&f, &resp)) != BS_OK)
 			break;
 		if (bs__wire_array(&changes, resp.doc, "changes",
 				   BS__WIRE_MAX_PAGE, 0) ||
@@ -1143,21 +1348,35 @@ int bs__sync_pull(struct bs__round *r)
 				       "malformed: %s", bs_last_error());
 			break;
 		}
-		if ((rc = check_page(changes, cursor, next)) != BS_OK ||
-		    (rc = apply_page(&p, changes, next)) != BS_OK)
+		if ((rc = check_page(changes, cursor, next)) != BS_OK)
 			break;
-		r->rep->pages++;
-		r->rep->cursor = next;
-		progress(r, next, more);
+		clock = r->net.clock;
+		stuck = more && next == cursor;
+		if (more && !stuck)
+			fetch_start(&f, r, next);
+		if ((!p.open && (rc = batch_begin(&p)) != BS_OK) ||
+		    (rc = batch_add(&p, changes, next, &clock)) != BS_OK)
+			break;
+		if (!more || stuck ||
+		    bs_os_monotonic_ns() - p.batch_t0 >= batch_ns ||
+		    !fetch_ready(&f, batch_wait_ms < 0 ? FETCH_WAIT_MS
+							    : batch_wait_ms)) {
+			if ((rc = batch_commit(&p)) != BS_OK)
+				break;
+		}
+		progress(r, r->rep->changes + (p.open ? p.batch_changes : 0),
+			 next, more);
 		if (!more)
 			break;
-		if (next == cursor) {
+		if (stuck) {
 			rc = bs__error(BS_ENETWORK, "the hub says more changes "
 				       "follow but its cursor did not move");
 			break;
 		}
 		cursor = next;
 	}
+	rc = batch_end(&p, rc);
+	fetch_free(&f);
 	stmts_free(&p);
 	bs__resp_free(&resp);
 	return rc;

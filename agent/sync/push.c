@@ -619,7 +619,7 @@ int bs__sync_push(struct bs__round *r)
 				res = res->next;
 			}
 			if (rc == BS_OK)
-				rc = bs__sync_save_clock(r->db, &r->net);
+				rc = bs__sync_save_clock(r->db, &r->net.clock);
 			if ((rc = commit(r->db, rc)) != BS_OK)
 				break;
 			progress(r, r->rep->pushed, (uint64_t)total);

@@ -89,7 +89,7 @@ int bs_sync_round(bs_store **stp, const bs_sync_opts *opts,
 	rc = bs__sync_push(&r);
 	if (rc == BS_OK)
 		rc = bs__sync_pull(&r);
-	r.rep->offset_ms = r.net.offset_ms;
+	r.rep->offset_ms = r.net.clock.offset_ms;
 	if (rc == BS_EREVOKED) {
 		bs__net_close(&r.net);
 		/* Best effort: if it fails, the hub says it again. */
@@ -110,7 +110,7 @@ int bs_sync_round(bs_store **stp, const bs_sync_opts *opts,
 		char msg[600];
 
 		snprintf(msg, sizeof(msg), "%s", bs_last_error());
-		bs__sync_save_clock(r.db, &r.net);
+		bs__sync_save_clock(r.db, &r.net.clock);
 		bs__error(rc, "%s", msg);
 	}
 	bs__net_close(&r.net);

@@ -228,7 +228,7 @@ int bs__sync_connect(struct bs__net *n, sqlite3 *db, const bs_sync_opts *o)
 			       o->timeout_ms)) != BS_OK)
 		goto cleanup;
 	memcpy(n->device, dev, BS__UUID_TEXT_LEN + 1);
-	n->offset_ms = have ? off : 0;
+	n->clock.offset_ms = have ? off : 0;
 	if (mbedtls_pk_parse_key(&n->key, key, klen, NULL, 0) != 0 ||
 	    !mbedtls_pk_can_do(&n->key, MBEDTLS_PK_ECDSA)) {
 		rc = bs__error(BS_EDAMAGED, "the device key in the store "
@@ -248,16 +248,16 @@ cleanup:
 	return rc;
 }
 
-int bs__sync_save_clock(sqlite3 *db, const struct bs__net *n)
+int bs__sync_save_clock(sqlite3 *db, const struct bs__hub_clock *c)
 {
 	int rc;
 
-	if (n->have_policy &&
-	    (rc = bs__ss_put_int(db, BS__SK_MAX_OFFLINE, n->max_offline_ms)))
+	if (c->have_policy &&
+	    (rc = bs__ss_put_int(db, BS__SK_MAX_OFFLINE, c->max_offline_ms)))
 		return rc;
-	if (!n->have_offset)
+	if (!c->have_offset)
 		return BS_OK;
-	if ((rc = bs__ss_put_int(db, BS__SK_OFFSET, n->offset_ms)) != BS_OK)
+	if ((rc = bs__ss_put_int(db, BS__SK_OFFSET, c->offset_ms)) != BS_OK)
 		return rc;
 	return bs__ss_put_int(db, BS__SK_LAST_SYNC, bs_os_now_ms());
 }

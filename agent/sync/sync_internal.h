@@ -52,6 +52,15 @@
 
 /* --- net.c ---------------------------------------------------------- */
 
+/* What the hub's answers taught about its clock and its policy, kept
+ * until a transaction stores it (bs__sync_save_clock). */
+struct bs__hub_clock {
+	int64_t offset_ms;       /* hub clock minus device clock */
+	int have_offset;         /* offset learned in this process */
+	int64_t max_offline_ms;  /* the hub's offline policy; 0: no limit */
+	int have_policy;         /* an answer carried it */
+};
+
 /* A connection to the hub for one round: one libcurl handle, reused so
  * that the TLS session and the TCP connection are kept alive. */
 struct bs__net {
@@ -62,10 +71,7 @@ struct bs__net {
 	int have_key;
 	mbedtls_pk_context key;  /* the device's signing key */
 	char device[BS__UUID_TEXT_LEN + 1];
-	int64_t offset_ms;       /* hub clock minus device clock */
-	int have_offset;         /* offset learned in this process */
-	int64_t max_offline_ms;  /* the hub's offline policy; 0: no limit */
-	int have_policy;         /* an answer carried it */
+	struct bs__hub_clock clock;
 	/* The last answer's raw body, kept between requests. */
 	uint8_t *body;
 	size_t body_len, body_cap;
@@ -170,7 +176,7 @@ int bs__sync_connect(struct bs__net *n, sqlite3 *db, const bs_sync_opts *o);
 
 /* Store what answers taught about the hub's clock (offset, time of
  * the contact) and its offline policy. */
-int bs__sync_save_clock(sqlite3 *db, const struct bs__net *n);
+int bs__sync_save_clock(sqlite3 *db, const struct bs__hub_clock *c);
 
 /* --- policy.c ------------------------------------------------------- */
 
@@ -197,6 +203,12 @@ int bs__sync_push(struct bs__round *r);
 
 /* Pull until the hub has no more pages. */
 int bs__sync_pull(struct bs__round *r);
+
+/* Test hook: how long a batch of pulled pages may grow before it
+ * commits, in nanoseconds (0 commits every page), and how long it waits
+ * for the next page, in milliseconds; less than 0 restores a default.
+ * Not for use while a pull runs. */
+void bs__sync_batch(int64_t ns, long wait_ms);
 
 /* --- conflict.c ------------------------------------------------------ */
 

@@ -54,6 +54,7 @@
 #include "agent/core/hlc.h"
 #include "agent/core/json.h"
 #include "agent/core/wire.h"
+#include "agent/sync/sync_internal.h"
 #include "branchsync/sync.h"
 #include "branchsync/tickets.h"
 #include "platform/os.h"
@@ -500,6 +501,7 @@ static int setup(void **state)
 
 	(void)state;
 	bs__json_init();
+	bs__sync_batch(-1, -1);
 	skew_ms = 0;
 	max_offline = NULL;
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -522,6 +524,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	skew_ms = 0;
+	bs__sync_batch(-1, -1);
 	dev_close(&a);
 	dev_close(&m);
 	hub_stop(&hub);
@@ -1851,6 +1854,108 @@ static int64_t cursor_of(struct dev *d)
 		       "'pull_cursor'");
 }
 
+/* Commits of pulled pages: transactions that wrote tickets or timeline
+ * entries and no outbox row. */
+static int page_commits;
+static int page_written;
+
+static void count_update(void *ud, int op, const char *db, const char *table,
+			 sqlite3_int64 rowid)
+{
+	(void)ud;
+	(void)op;
+	(void)db;
+	(void)rowid;
+	if (strcmp(table, "outbox") == 0)
+		page_written |= 2;
+	else if (strcmp(table, "ticket") == 0 ||
+		 strcmp(table, "activity") == 0)
+		page_written |= 1;
+}
+
+static int count_commit(void *ud)
+{
+	(void)ud;
+	if (page_written == 1)
+		page_commits++;
+	page_written = 0;
+	return 0;
+}
+
+static void count_rollback(void *ud)
+{
+	(void)ud;
+	page_written = 0;
+}
+
+static void test_sync__pages_batched(void **state)
+{
+	bs_sync_opts o = opts();
+	sqlite3 *db;
+	int64_t before;
+
+	(void)state;
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	enroll(&a);
+	sync_ok(&a);
+	hub_import_more(0, 40);
+	db = bs_store_db(a.st);
+	sqlite3_update_hook(db, count_update, NULL);
+	sqlite3_commit_hook(db, count_commit, NULL);
+	sqlite3_rollback_hook(db, count_rollback, NULL);
+
+	/* Pages that are at hand go into one transaction: eight pages of
+	 * five, one commit. */
+	bs__sync_batch(INT64_C(600000000000), 60000);
+	o.page = 5;
+	use(&a);
+	page_commits = 0;
+	assert_int_equal(bs_sync_round(&a.st, &o, &a.rep), BS_OK);
+	assert_int_equal(a.rep.pages, 8);
+	assert_int_equal(a.rep.changes, 40);
+	assert_int_equal(page_commits, 1);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE "
+				 "subject LIKE 'more %%'"), 40);
+	assert_int_equal(a.rep.cursor, cursor_of(&a));
+	/* Their text is found like any other. */
+	{
+		char *json = NULL;
+
+		assert_int_equal(bs_ticket_search(a.st, "more 37", 0, &json),
+				 BS_OK);
+		assert_non_null(strstr(json, "\"more 37\""));
+		bs_free(json);
+	}
+
+	/* Without waiting for the next page, every page commits alone. */
+	hub_import_more(100, 15);
+	bs__sync_batch(INT64_C(600000000000), 0);
+	page_commits = 0;
+	assert_int_equal(bs_sync_round(&a.st, &o, &a.rep), BS_OK);
+	assert_int_equal(a.rep.pages, 3);
+	assert_true(page_commits >= 1 && page_commits <= 3);
+
+	/* A batch that cannot be kept is lost whole, cursor and all, and
+	 * the next round takes it again. */
+	hub_import_more(200, 20);
+	bs__sync_batch(INT64_C(600000000000), 60000);
+	before = cursor_of(&a);
+	tu_disk_full_at(db, TU_TXN_PAGE, 1, 0);
+	assert_int_equal(bs_sync_round(&a.st, &o, &a.rep), BS_EIO);
+	assert_true(tu_disk_full_fired());
+	tu_disk_room(db);
+	assert_int_equal(cursor_of(&a), before);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE "
+				 "subject LIKE 'more 2__'"), 0);
+	assert_int_equal(a.rep.pages, 0);
+	sync_ok(&a);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE "
+				 "subject LIKE 'more 2__'"), 20);
+	assert_true(cursor_of(&a) > before);
+	assert_int_equal(bs_store_check(a.st), BS_OK);
+	converge();
+}
+
 static void test_sync__disk_full_mid_push_and_pull(void **state)
 {
 	sqlite3 *db;
@@ -1860,6 +1965,8 @@ static void test_sync__disk_full_mid_push_and_pull(void **state)
 	int i, lasting;
 
 	(void)state;
+	/* One page a transaction, so the disk can fill between pages. */
+	bs__sync_batch(0, -1);
 	two_devices();
 	/* Both kinds of full disk: one that stays full until space is made
 	 * (ENOSPC from the OS), and one write that fails on its own. */
@@ -2138,6 +2245,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync__round_trip, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_sync__pages_batched,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync__initial_sync_paged,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
