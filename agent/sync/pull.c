@@ -1211,6 +1211,7 @@ static int batch_end(struct page *p, int rc)
 struct fetch {
 	struct bs__net *net;
 	struct bs__resp resp;
+	struct bs__resp done_with; /* an applied page, freed by the thread */
 	char target[96];
 	int rc;
 	char msg[600];
@@ -1225,10 +1226,14 @@ struct fetch {
  * go of the store: about the time the hub takes to build a page. */
 #define FETCH_WAIT_MS 250
 
+/* The first page of a store's first pull. */
+#define FIRST_PAGE 50u
+
 static void *fetch_run(void *arg)
 {
 	struct fetch *f = arg;
 
+	bs__resp_free(&f->done_with);
 	f->rc = bs__net_request(f->net, &f->resp, "GET", f->target, NULL, 1);
 	if (f->rc != BS_OK)
 		snprintf(f->msg, sizeof(f->msg), "%s", bs_last_error());
@@ -1259,15 +1264,23 @@ static int fetch_init(struct fetch *f)
 	return BS_OK;
 }
 
-static void fetch_start(struct fetch *f, struct bs__round *r, int64_t cursor)
+/* Fetch the page after cursor, of at most limit changes; done_with, if
+ * not NULL, is a page no longer wanted (moved to the fetch). */
+static void fetch_start(struct fetch *f, struct bs__round *r, int64_t cursor,
+			unsigned limit, struct bs__resp *done_with)
 {
 	memset(&f->resp, 0, sizeof(f->resp));
+	memset(&f->done_with, 0, sizeof(f->done_with));
+	if (done_with != NULL) {
+		f->done_with = *done_with;
+		memset(done_with, 0, sizeof(*done_with));
+	}
 	f->net = &r->net;
 	f->rc = BS_OK;
 	f->done = 0;
 	snprintf(f->target, sizeof(f->target),
 		 "/v1/sync/pull?cursor=%lld&limit=%u", (long long)cursor,
-		 r->o.page);
+		 limit);
 	f->running = pthread_create(&f->thread, NULL, fetch_run, f) == 0;
 	if (!f->running)
 		fetch_run(f);
@@ -1313,6 +1326,7 @@ static void fetch_free(struct fetch *f)
 		pthread_join(f->thread, NULL);
 	f->running = 0;
 	bs__resp_free(&f->resp);
+	bs__resp_free(&f->done_with);
 	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->mu);
 }
@@ -1321,22 +1335,29 @@ int bs__sync_pull(struct bs__round *r)
 {
 	struct page p;
 	struct fetch f;
-	struct bs__resp resp;
+	struct bs__resp resp, prev;
 	struct bs__hub_clock clock;
 	const cJSON *changes;
 	int64_t cursor, next;
 	int rc, more, have, stuck;
 
 	memset(&resp, 0, sizeof(resp));
+	memset(&prev, 0, sizeof(prev));
 	if ((rc = bs__ss_int(r->db, BS__SK_CURSOR, &cursor, &have)) != BS_OK ||
 	    (rc = fetch_init(&f)) != BS_OK)
 		return rc;
 	memset(&p, 0, sizeof(p));
 	p.r = r;
 	p.db = r->db;
-	fetch_start(&f, r, cursor);
+	/* A store's first pull starts with a small page, so that applying
+	 * starts at once; later pulls are mostly one page, and one request
+	 * saves a round trip on a slow link. */
+	fetch_start(&f, r, cursor, cursor == 0 && r->o.page > FIRST_PAGE ?
+				   FIRST_PAGE : r->o.page, NULL);
 	for (;;) {
-		bs__resp_free(&resp);
+		bs__resp_free(&prev);
+		prev = resp;
+		memset(&resp, 0, sizeof(resp));
 		if ((rc = fetch_wait(&f, &resp)) != BS_OK)
 			break;
 		if (bs__wire_array(&changes, resp.doc, "changes",
@@ -1353,7 +1374,7 @@ int bs__sync_pull(struct bs__round *r)
 		clock = r->net.clock;
 		stuck = more && next == cursor;
 		if (more && !stuck)
-			fetch_start(&f, r, next);
+			fetch_start(&f, r, next, r->o.page, &prev);
 		if ((!p.open && (rc = batch_begin(&p)) != BS_OK) ||
 		    (rc = batch_add(&p, changes, next, &clock)) != BS_OK)
 			break;
@@ -1378,6 +1399,7 @@ int bs__sync_pull(struct bs__round *r)
 	rc = batch_end(&p, rc);
 	fetch_free(&f);
 	stmts_free(&p);
+	bs__resp_free(&prev);
 	bs__resp_free(&resp);
 	return rc;
 }
