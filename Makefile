@@ -206,7 +206,8 @@ headers:
 deps:
 	$(Q)sh platform/deps.sh check
 
-# The test run: both builds, one summary line at the end.
+# The tests of this build alone (SAN=1 for the sanitizer build), one
+# summary line at the end; check runs both builds and the ARM one.
 test: all headers
 	$(Q)sh tests/run.sh $(BUILD)
 
