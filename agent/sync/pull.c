@@ -227,6 +227,7 @@ struct page {
 	int64_t batch_t0;        /* when it began (monotonic ns) */
 	unsigned long batch_changes, batch_pages;
 	int64_t batch_cursor;    /* after the batch's last page */
+	int failed;              /* an error batch_wait() met */
 	struct bs__hub_clock batch_clock; /* what its answer taught */
 };
 
@@ -1044,25 +1045,35 @@ static int check_page(const cJSON *changes, int64_t from, int64_t to)
 }
 
 /*
- * The full-text index of the rows a page adds is written once, at the
- * end of the page: indexed row by row, each statement's savepoint makes
- * FTS5 write a segment of its own (schema/agent/002_fts_deferred.sql).
- * The marks are set past the largest rid when the page starts and
- * cleared in its transaction.
+ * The full-text index of the rows a batch adds is written in bulk:
+ * indexed row by row, each statement's savepoint makes FTS5 write a
+ * segment of its own (schema/agent/002_fts_deferred.sql).  The marks are
+ * set past the largest rid when the batch starts.  While the next page
+ * is still on its way, the rows added so far are indexed and the marks
+ * moved past them (fts_advance), so the wait is put to use; what is left
+ * is indexed, and the marks cleared, before the batch commits.
  */
+#define FTS_INDEX_NEW \
+	"INSERT INTO ticket_fts (rowid, subject, description, transcript) " \
+	"SELECT rid, subject, description, transcript FROM ticket WHERE " \
+	"rid >= (SELECT fts_ticket_rid FROM maintenance WHERE id = 1);" \
+	"INSERT INTO activity_fts (rowid, body, attachment_name) " \
+	"SELECT rid, body, attachment_name FROM activity WHERE " \
+	"rid >= (SELECT fts_activity_rid FROM maintenance WHERE id = 1);"
+
 static const char fts_defer[] =
 	"UPDATE maintenance SET "
 	"fts_ticket_rid = (SELECT coalesce(max(rid), 0) + 1 FROM ticket), "
 	"fts_activity_rid = (SELECT coalesce(max(rid), 0) + 1 FROM activity) "
 	"WHERE id = 1";
 
-static const char fts_catch_up[] =
-	"INSERT INTO ticket_fts (rowid, subject, description, transcript) "
-	"SELECT rid, subject, description, transcript FROM ticket WHERE "
-	"rid >= (SELECT fts_ticket_rid FROM maintenance WHERE id = 1);"
-	"INSERT INTO activity_fts (rowid, body, attachment_name) "
-	"SELECT rid, body, attachment_name FROM activity WHERE "
-	"rid >= (SELECT fts_activity_rid FROM maintenance WHERE id = 1);"
+static const char fts_advance[] = FTS_INDEX_NEW
+	"UPDATE maintenance SET "
+	"fts_ticket_rid = (SELECT coalesce(max(rid), 0) + 1 FROM ticket), "
+	"fts_activity_rid = (SELECT coalesce(max(rid), 0) + 1 FROM activity) "
+	"WHERE id = 1";
+
+static const char fts_catch_up[] = FTS_INDEX_NEW
 	"UPDATE maintenance SET fts_ticket_rid = NULL, "
 	"fts_activity_rid = NULL WHERE id = 1";
 
@@ -1094,6 +1105,7 @@ static int batch_begin(struct page *p)
 	int rc;
 
 	p->catalogue = 0;
+	p->failed = BS_OK;
 	p->batch_changes = 0;
 	p->batch_pages = 0;
 	p->batch_t0 = bs_os_monotonic_ns();
@@ -1331,6 +1343,26 @@ static void fetch_free(struct fetch *f)
 	pthread_mutex_destroy(&f->mu);
 }
 
+/*
+ * Whether the next page arrives in time for the batch to take it.  While
+ * it is on its way, the text the batch added so far is indexed; if that
+ * fails, p->failed says so and the batch is to be rolled back.
+ */
+static int batch_wait(struct page *p, struct fetch *f)
+{
+	int rc;
+
+	if (fetch_ready(f, 0))
+		return 1;
+	stmts_reset(p);
+	if ((rc = bs__sync_exec(p->db, fts_advance, "index pulled text"))) {
+		p->failed = rc;
+		return 1;
+	}
+	return fetch_ready(f, batch_wait_ms < 0 ? FETCH_WAIT_MS
+						: batch_wait_ms);
+}
+
 int bs__sync_pull(struct bs__round *r)
 {
 	struct page p;
@@ -1380,10 +1412,12 @@ int bs__sync_pull(struct bs__round *r)
 			break;
 		if (!more || stuck ||
 		    bs_os_monotonic_ns() - p.batch_t0 >= batch_ns ||
-		    !fetch_ready(&f, batch_wait_ms < 0 ? FETCH_WAIT_MS
-							    : batch_wait_ms)) {
+		    !batch_wait(&p, &f)) {
 			if ((rc = batch_commit(&p)) != BS_OK)
 				break;
+		} else if (p.failed) {
+			rc = batch_fail(&p, p.failed);
+			break;
 		}
 		progress(r, r->rep->changes + (p.open ? p.batch_changes : 0),
 			 next, more);
