@@ -368,6 +368,13 @@ static int in_scope(const struct tk *t, const struct bs_hub_device *dev,
 	return BS_OK;
 }
 
+/* An optional time: BS__SLA_NONE is null. */
+static int put_opt_ms(cJSON *o, const char *k, int64_t v)
+{
+	return v == BS__SLA_NONE ? bs__json_put_null(o, k)
+				 : bs__json_put_int(o, k, v);
+}
+
 static int64_t nul(int64_t v)
 {
 	return v == BS__SLA_NONE ? -1 : v;
@@ -890,6 +897,43 @@ cleanup:
 	return rc;
 }
 
+/*
+ * A rejected op's answer carries the ticket as the hub holds it, status
+ * and SLA fields (protocol.md, "Push"), when it is in the device's
+ * scope: the device showed the op's effects at once and takes them back
+ * to these.  A ticket out of scope or unknown carries nothing.
+ */
+static int answer_state(bs_hub_conn *c, const struct op *o,
+			const struct bs_hub_device *dev, int64_t now_ms,
+			struct answer *a)
+{
+	const struct bs__sla_ticket *x;
+	struct tk t;
+	cJSON *j;
+	int rc;
+
+	if ((rc = tk_load(c, o->ticket_id, &t, now_ms)) != BS_OK)
+		goto done;
+	if (in_scope(&t, dev, o->ticket_id) != BS_OK) {
+		bs__error_clear();
+		goto done;
+	}
+	x = &t.sla;
+	j = cJSON_CreateObject();
+	if (bs__json_put(a->doc, "ticket", j) != BS_OK ||
+	    bs__json_put_str(j, "status", t.status) ||
+	    bs__json_put_int(j, "version", t.version) ||
+	    put_opt_ms(j, "first_response_ms", x->first_response_at) ||
+	    bs__json_put_int(j, "paused_ms_total", x->paused_ms) ||
+	    put_opt_ms(j, "paused_since_ms", x->pause_start_ms) ||
+	    bs__json_put_int(j, "extension_level", x->ext_level) ||
+	    put_opt_ms(j, "closed_ms", x->stopped_at))
+		a->oom = 1;
+done:
+	tk_free(&t);
+	return rc;
+}
+
 /* Apply one checked op in its own transaction; *out is its answer. */
 static int apply_one(struct bs_hub *h, bs_hub_conn *c, const struct op *o,
 		     const struct bs_hub_device *dev, int64_t now_ms,
@@ -946,7 +990,8 @@ static int apply_one(struct bs_hub *h, bs_hub_conn *c, const struct op *o,
 	 * the same answer.  Undo whatever the op began before refusing. */
 	if (strcmp(a.result, "rejected") == 0) {
 		if ((rc = bs__hub_undo(c)) != BS_OK ||
-		    (rc = bs__hub_savepoint(c)) != BS_OK)
+		    (rc = bs__hub_savepoint(c)) != BS_OK ||
+		    (rc = answer_state(c, o, dev, now_ms, &a)) != BS_OK)
 			goto cleanup;
 	}
 	ans_str(&a, "result", a.result);

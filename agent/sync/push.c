@@ -27,6 +27,7 @@
 #include "agent/core/common.h"
 #include "agent/core/hlc.h"
 #include "agent/core/json.h"
+#include "agent/core/state.h"
 #include "agent/core/wire.h"
 #include "platform/os.h"
 #include "sync_internal.h"
@@ -248,6 +249,68 @@ static int undo_move(sqlite3 *db, const struct row *o)
 			  "ttti", from, o->ticket_id, to, o->seq);
 }
 
+/*
+ * A rejected op's effects (a status, a first response, a paused clock)
+ * were shown on the device at once; the answer carries the ticket as
+ * the hub holds it, and the device takes those fields back, unless a
+ * later operation of its own on the ticket still waits (its answer and
+ * the pull after it settle the ticket).  Without the state (an older
+ * hub), or with a state that does not check, a refused move goes back
+ * to where it came from.
+ */
+static int restore_state(sqlite3 *db, const struct row *o, const cJSON *res)
+{
+	static const char *const ms[] = { "first_response_ms",
+					  "paused_since_ms", "closed_ms" };
+	const cJSON *t = member(res, "ticket");
+	const char *status = NULL;
+	enum bs__status st;
+	int64_t v[3], paused = 0, ext = 0;
+	int have[3], i, src;
+	sqlite3_stmt *s = NULL;
+
+	if (!cJSON_IsObject(t) ||
+	    bs__wire_str(&status, t, "status", 64, 0) != BS_OK ||
+	    bs__status_parse(&st, status) != BS_OK ||
+	    bs__wire_int(&paused, NULL, t, "paused_ms_total", 0,
+			 BS__HLC_MAX_MS, 0) != BS_OK ||
+	    bs__wire_int(&ext, NULL, t, "extension_level", 0, 100, 0) !=
+		    BS_OK) {
+		bs__error_clear();
+		return strcmp(o->op, "move") == 0 ? undo_move(db, o) : BS_OK;
+	}
+	for (i = 0; i < 3; i++) {
+		have[i] = 0;
+		if (bs__wire_int(&v[i], &have[i], t, ms[i], 0, BS__HLC_MAX_MS,
+				 1) != BS_OK) {
+			bs__error_clear();
+			return strcmp(o->op, "move") == 0 ? undo_move(db, o)
+							  : BS_OK;
+		}
+	}
+	src = sqlite3_prepare_v2(db, "UPDATE ticket SET status = ?2, "
+				 "first_response_ms = ?3, paused_since_ms = ?4, "
+				 "closed_ms = ?5, paused_ms_total = ?6, "
+				 "extension_level = ?7 WHERE id = ?1 AND NOT "
+				 "EXISTS (SELECT 1 FROM outbox WHERE ticket_id "
+				 "= ?1 AND seq > ?8 AND state <> 'answered')",
+				 -1, &s, NULL);
+	if (src != SQLITE_OK)
+		return bs__sync_sqlerr(db, src, "take back a refused change");
+	sqlite3_bind_text(s, 1, o->ticket_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+	for (i = 0; i < 3; i++)
+		if (have[i])
+			sqlite3_bind_int64(s, 3 + i, v[i]);
+	sqlite3_bind_int64(s, 6, paused);
+	sqlite3_bind_int64(s, 7, ext);
+	sqlite3_bind_int64(s, 8, o->seq);
+	src = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return src == SQLITE_DONE ? BS_OK
+		: bs__sync_sqlerr(db, src, "take back a refused change");
+}
+
 /* Conflicts a merged or rejected answer asks for. */
 static int answer_conflicts(struct bs__round *r, const struct row *o,
 			    const cJSON *res, const char *result)
@@ -277,9 +340,7 @@ static int answer_conflicts(struct bs__round *r, const struct row *o,
 		if ((rc = bs__conflict_add(r->db, &k, now)) != BS_OK)
 			return rc;
 		r->rep->conflicts++;
-		if (strcmp(o->op, "move") == 0)
-			return undo_move(r->db, o);
-		return BS_OK;
+		return restore_state(r->db, o, res);
 	}
 	/* Free text: a later edit was kept, mine goes to the record. */
 	cJSON_ArrayForEach(c, member(res, "conflicts"))

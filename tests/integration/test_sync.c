@@ -1102,6 +1102,32 @@ static void test_sync__clock_three_days_off(void **state)
 	assert_string_equal(dev_text(&a, "SELECT reason || ':' || (mine ->> "
 				     "'$.body') FROM conflict"),
 			    "invalid:from next week");
+
+	/* What such refused work showed at once (a first response, a
+	 * paused clock, a status) is taken back to the hub's. */
+	assert_int_equal(dev_int(&a, "SELECT first_response_ms IS NULL FROM "
+				 "ticket WHERE id = '%s'", T2), 1);
+	reply(&a, T2, "also from next week");
+	use(&a);
+	assert_int_equal(bs_ticket_move(a.st, T2, "pending_external",
+					"waiting for the card scheme"), BS_OK);
+	assert_int_equal(dev_int(&a, "SELECT first_response_ms IS NOT NULL "
+				 "AND paused_since_ms IS NOT NULL FROM ticket "
+				 "WHERE id = '%s'", T2), 1);
+	sync_ok(&a);
+	assert_int_equal(a.rep.rejected, 2);
+	assert_string_equal(dev_text(&a, "SELECT status || ':' || "
+				     "coalesce(first_response_ms, '-') || ':' "
+				     "|| coalesce(paused_since_ms, '-') || ':' "
+				     "|| paused_ms_total FROM ticket WHERE id = "
+				     "'%s'", T2),
+			    hub_text(&hub, "SELECT status || ':' || "
+				     "coalesce(first_response_ms, '-') || ':' "
+				     "|| coalesce(paused_since_ms, '-') || ':' "
+				     "|| paused_ms_total FROM ticket WHERE id = "
+				     "'%s'", T2));
+	assert_string_equal(dev_text(&a, "SELECT status FROM ticket WHERE "
+				     "id = '%s'", T2), "in_progress");
 }
 
 static void test_sync__concurrent_moves(void **state)
