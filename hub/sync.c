@@ -1328,6 +1328,7 @@ int bs__hub_pull(struct bs_hub *h, const struct bs_hub_req *rq,
 	cJSON *changes = NULL;
 	char buf[24], *end;
 	int64_t cursor = 0, limit = BS__WIRE_DEFAULT_PAGE, last;
+	size_t bytes = 0;
 	int rc, i, more, mgr = dev->actor == BS__ACTOR_BR_MANAGER;
 
 	rc = bs__hub_query_param(rq->query, "cursor", buf, sizeof(buf));
@@ -1374,7 +1375,16 @@ int bs__hub_pull(struct bs_hub *h, const struct bs_hub_req *rq,
 	last = cursor;
 	for (i = 0; i < r->nrows && i < limit; i++) {
 		const char *what = bs__hub_text(r, i, 1);
-		cJSON *ch = cJSON_CreateObject();
+		cJSON *ch;
+
+		/* A page also ends once its changes fill the byte budget,
+		 * so that it stays within what a device accepts; it holds
+		 * one change at least, so the cursor always moves. */
+		if (i > 0 && bytes >= BS__WIRE_PAGE_BYTES) {
+			more = 1;
+			break;
+		}
+		ch = cJSON_CreateObject();
 
 		last = bs__hub_int(r, i, 0, last);
 		if ((rc = bs__json_push(changes, ch)) ||
@@ -1404,6 +1414,7 @@ int bs__hub_pull(struct bs_hub *h, const struct bs_hub_req *rq,
 		}
 		if (rc != BS_OK)
 			goto fail;
+		bytes += bs__json_size(ch);
 	}
 	bs__hub_rollback(c);
 	if ((rc = ok_doc(h, rs, rq->now_ms)) ||

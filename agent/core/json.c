@@ -2,6 +2,7 @@
  * json.c - cJSON allocation hooks and the put/print helpers of json.h.
  */
 #include <math.h>
+#include <string.h>
 #include <threads.h>
 
 #include "common.h"
@@ -108,4 +109,26 @@ int bs__json_int(const cJSON *j, int64_t min, int64_t max, int64_t *out)
 		return 0;
 	*out = (int64_t)d;
 	return 1;
+}
+
+size_t bs__json_size(const cJSON *o)
+{
+	const cJSON *c;
+	size_t n;
+
+	if (o == NULL)
+		return 0;
+	if (cJSON_IsString(o) || cJSON_IsRaw(o))
+		return (o->valuestring ? strlen(o->valuestring) : 0) + 2;
+	if (cJSON_IsNumber(o))
+		return 20;
+	if (!cJSON_IsArray(o) && !cJSON_IsObject(o))
+		return 5; /* null, true, false */
+	n = 2;
+	for (c = o->child; c != NULL; c = c->next) {
+		n += bs__json_size(c) + 1;
+		if (c->string != NULL)
+			n += strlen(c->string) + 3;
+	}
+	return n;
 }

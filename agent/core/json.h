@@ -51,6 +51,15 @@ int bs__json_push(cJSON *a, cJSON *v);
 int bs__json_print(char **out, const cJSON *o);
 
 /*
+ * About how many bytes o takes printed compactly, without printing it:
+ * strings and keys at their length plus quotes, a number at 20, the
+ * punctuation between.  Never less than the printed size, except for
+ * strings full of characters that print escaped (control characters).
+ * Cannot fail.
+ */
+size_t bs__json_size(const cJSON *o);
+
+/*
  * j as an integer: a JSON number with no fraction between min and max.
  * 1 and *out set if so, else 0.
  */

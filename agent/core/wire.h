@@ -43,6 +43,7 @@
 #define BS__WIRE_MAX_BATCH 500                /* ops in one push */
 #define BS__WIRE_MAX_PAGE 1000                /* changes in one pull */
 #define BS__WIRE_DEFAULT_PAGE 200
+#define BS__WIRE_PAGE_BYTES ((size_t)4 << 20) /* a pull page's JSON, about */
 #define BS__WIRE_CODE_MAX 64                  /* ids, codes, names */
 #define BS__WIRE_TEXT_MAX 65536               /* replies, notes */
 #define BS__WIRE_TRANSCRIPT_MAX 262144

@@ -1880,6 +1880,49 @@ static int64_t cursor_of(struct dev *d)
 		       "'pull_cursor'");
 }
 
+/* A pull page ends at the hub's byte budget, however many changes the
+ * device asked for, and the pages that follow bring the rest. */
+static void test_sync__page_within_byte_budget(void **state)
+{
+	static char big[60001];
+	bs_sync_opts o = opts();
+	char path[700];
+	FILE *f;
+	int i;
+
+	(void)state;
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	enroll(&a);
+	sync_ok(&a);
+	/* 90 tickets of 60,000-byte descriptions: 5.4 MB of JSON. */
+	memset(big, 'd', sizeof(big) - 1);
+	snprintf(path, sizeof(path), "%s/big.jsonl", tmp);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"type\":\"header\",\"format\":\"branchsync-export\","
+	      "\"version\":1}\n", f);
+	for (i = 0; i < 90; i++)
+		fprintf(f, "{\"type\":\"ticket\",\"id\":\"01890a5d-ac96-774b-"
+			"bcce-b30209b9%04d\",\"ref\":\"VOC-L%d\",\"channel\":"
+			"\"app\",\"status\":\"dispatched\",\"subject\":"
+			"\"large %d\",\"description\":\"%s\",\"branch\":"
+			"\"BR01\",\"assignee\":\"s1\",\"t0_ms\":"
+			"1795000000000}\n", i, i, i, big);
+	fclose(f);
+	assert_int_equal(hub_cmd(NULL, 0, "import --dir %s %s", hub.dir, path),
+			 0);
+	o.page = 1000;
+	use(&a);
+	assert_int_equal(bs_sync_round(&a.st, &o, &a.rep), BS_OK);
+	assert_int_equal(a.rep.pages, 2);
+	assert_int_equal(a.rep.changes, 90);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE "
+				 "subject LIKE 'large %%' AND "
+				 "length(description) = 60000"), 90);
+	assert_int_equal(a.rep.cursor, cursor_of(&a));
+	converge();
+}
+
 /* Commits of pulled pages: transactions that wrote tickets or timeline
  * entries and no outbox row. */
 static int page_commits;
@@ -2320,6 +2363,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sync__pages_batched,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__page_within_byte_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync__initial_sync_paged,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(

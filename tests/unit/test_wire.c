@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "agent/core/common.h"
+#include "agent/core/json.h"
 #include "agent/core/wire.h"
 
 #define UUID "01890a5d-ac96-774b-bcce-b302099a8057"
@@ -647,6 +648,42 @@ static void test_wire__out_of_memory(void **st)
 	bs__free(z);
 }
 
+/* The size estimate a pull page is cut by: never below the printed
+ * size, and not far above it. */
+static void test_wire__json_size(void **state)
+{
+	static const char *const docs[] = {
+		"{}",
+		"[]",
+		"{\"a\":null,\"b\":true,\"c\":false}",
+		"{\"seq\":1795000000000,\"n\":-3,\"x\":0.5}",
+		"{\"changes\":[{\"seq\":12,\"kind\":\"ticket\","
+		"\"ticket\":{\"subject\":\"ATM 吞卡，客户要求退还\","
+		"\"description\":null},\"activities\":[{\"id\":\"x\","
+		"\"body\":\"已电话联系客户\"}]}],\"more\":true}",
+		"[[[[1,2,3],[\"\"]]],{\"k\":{\"k\":{}}}]",
+	};
+	size_t i;
+
+	(void)state;
+	bs__json_init();
+	assert_int_equal(bs__json_size(NULL), 0);
+	for (i = 0; i < BS__ARRAY_LEN(docs); i++) {
+		cJSON *d = cJSON_Parse(docs[i]);
+		char *text;
+		size_t est, len;
+
+		assert_non_null(d);
+		assert_int_equal(bs__json_print(&text, d), BS_OK);
+		len = strlen(text);
+		est = bs__json_size(d);
+		assert_true(est >= len);
+		assert_true(est <= 2 * len + 64);
+		bs__free(text);
+		cJSON_Delete(d);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -672,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_wire__ca_mac),
 		cmocka_unit_test(test_wire__hex_b64),
 		cmocka_unit_test(test_wire__out_of_memory),
+		cmocka_unit_test(test_wire__json_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
