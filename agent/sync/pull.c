@@ -1363,6 +1363,18 @@ static int batch_wait(struct page *p, struct fetch *f)
 						: batch_wait_ms);
 }
 
+/* Commits wait for the disk again (store.c's setting); rc, the pull's
+ * result, and its message stand.  If the setting cannot be made, the
+ * next time the store opens makes it. */
+static int restore_sync(struct page *p, int rc)
+{
+	char msg[600];
+
+	snprintf(msg, sizeof(msg), "%s", bs_last_error());
+	sqlite3_exec(p->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	return rc == BS_OK ? BS_OK : bs__error(rc, "%s", msg);
+}
+
 int bs__sync_pull(struct bs__round *r)
 {
 	struct page p;
@@ -1381,6 +1393,14 @@ int bs__sync_pull(struct bs__round *r)
 	memset(&p, 0, sizeof(p));
 	p.r = r;
 	p.db = r->db;
+	/* What a pull writes can be pulled again, and its cursor rolls back
+	 * with it: its commits need not wait for the disk (the store's
+	 * own writes, replies and answers, do). */
+	if ((rc = bs__sync_exec(p.db, "PRAGMA synchronous=NORMAL",
+				"apply pulled changes")) != BS_OK) {
+		fetch_free(&f);
+		return rc;
+	}
 	/* A store's first pull starts with a small page, so that applying
 	 * starts at once; later pulls are mostly one page, and one request
 	 * saves a round trip on a slow link. */
@@ -1431,6 +1451,7 @@ int bs__sync_pull(struct bs__round *r)
 		cursor = next;
 	}
 	rc = batch_end(&p, rc);
+	rc = restore_sync(&p, rc);
 	fetch_free(&f);
 	stmts_free(&p);
 	bs__resp_free(&prev);
