@@ -111,6 +111,33 @@ int bs__json_int(const cJSON *j, int64_t min, int64_t max, int64_t *out)
 	return 1;
 }
 
+/*
+ * The bytes s takes printed as a JSON string, quotes included.  cJSON
+ * writes a quote, a backslash and \b \f \n \r \t as two bytes, the other
+ * control characters as six (\u001b), everything else as it is: a
+ * transcript of control characters prints six times its length, enough
+ * to take a page past what a device inflates if they were not counted.
+ */
+static size_t string_size(const char *s)
+{
+	size_t n = 2;
+
+	if (s == NULL)
+		return n;
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\' || ch == '\b' || ch == '\f' ||
+		    ch == '\n' || ch == '\r' || ch == '\t')
+			n += 2;
+		else if (ch < 0x20)
+			n += 6;
+		else
+			n++;
+	}
+	return n;
+}
+
 size_t bs__json_size(const cJSON *o)
 {
 	const cJSON *c;
@@ -118,17 +145,20 @@ size_t bs__json_size(const cJSON *o)
 
 	if (o == NULL)
 		return 0;
-	if (cJSON_IsString(o) || cJSON_IsRaw(o))
-		return (o->valuestring ? strlen(o->valuestring) : 0) + 2;
+	if (cJSON_IsRaw(o))
+		return o->valuestring ? strlen(o->valuestring) : 0;
+	if (cJSON_IsString(o))
+		return string_size(o->valuestring);
+	/* The widest number cJSON prints: -1.2345678901234567e-308. */
 	if (cJSON_IsNumber(o))
-		return 20;
+		return 24;
 	if (!cJSON_IsArray(o) && !cJSON_IsObject(o))
 		return 5; /* null, true, false */
 	n = 2;
 	for (c = o->child; c != NULL; c = c->next) {
 		n += bs__json_size(c) + 1;
 		if (c->string != NULL)
-			n += strlen(c->string) + 3;
+			n += string_size(c->string) + 1;
 	}
 	return n;
 }

@@ -52,9 +52,10 @@ int bs__json_print(char **out, const cJSON *o);
 
 /*
  * About how many bytes o takes printed compactly, without printing it:
- * strings and keys at their length plus quotes, a number at 20, the
- * punctuation between.  Never less than the printed size, except for
- * strings full of characters that print escaped (control characters).
+ * strings and keys at their length with quotes and escapes, a number at
+ * 24 (the widest cJSON prints), the punctuation between.  Never less
+ * than the printed size: more by a byte per member, and by what each
+ * number falls short of 24.  One pass over the text, no allocation.
  * Cannot fail.
  */
 size_t bs__json_size(const cJSON *o);

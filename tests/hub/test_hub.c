@@ -1101,6 +1101,232 @@ static void test_hub__walk_in_contact(void **st)
 	free(o);
 }
 
+/* --- pull pages and their size ------------------------------------- */
+
+/*
+ * These run after the tests that read the whole scope in one page
+ * (ticket_version, walk_in_contact): the large tickets they import fill
+ * more than one.  Large tickets have ids that share a prefix, numbered
+ * in the last four digits.
+ */
+#define BIG_ID "01890a5d-ac96-774b-bcce-b3020b00"
+#define HUGE_ID "01890a5d-ac96-774b-bcce-b3020c000001"
+#define AFTER_ID "01890a5d-ac96-774b-bcce-b3020c000002"
+
+/* A text of n bytes of c, in a new buffer. */
+static char *filled(size_t n, char c)
+{
+	char *s = malloc(n + 1);
+
+	assert_non_null(s);
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* Start an import file in the hub's folder: its header is written. */
+static FILE *import_begin(char *path, size_t cap, const char *name)
+{
+	FILE *f;
+
+	snprintf(path, cap, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"type\":\"header\",\"format\":\"branchsync-export\","
+	      "\"version\":1}\n", f);
+	return f;
+}
+
+static void import_end(FILE *f, const char *path)
+{
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(hub_cmd(NULL, 0, "import --dir %s %s", dir, path),
+			 0);
+}
+
+/* A ticket of BR01 for s1 (staff's scope), with a description and a
+ * transcript (either may be NULL). */
+static void put_ticket(FILE *f, const char *id, const char *ref,
+		       const char *description, const char *transcript)
+{
+	fprintf(f, "{\"type\":\"ticket\",\"id\":\"%s\",\"ref\":\"%s\","
+		"\"channel\":\"phone\",\"status\":\"dispatched\","
+		"\"subject\":\"%s\",\"branch\":\"BR01\",\"assignee\":\"s1\","
+		"\"t0_ms\":1795000000000", id, ref, ref);
+	if (description != NULL)
+		fprintf(f, ",\"description\":\"%s\"", description);
+	if (transcript != NULL)
+		fprintf(f, ",\"transcript\":\"%s\"", transcript);
+	fputs("}\n", f);
+}
+
+/* Pull one page of up to limit changes for d after cursor, the way a
+ * device does (deflated; r->len is the body once inflated). */
+static void pull_page(struct reply *r, struct device *d, int64_t cursor,
+		      int limit)
+{
+	char target[128];
+
+	snprintf(target, sizeof(target), "/v1/sync/pull?cursor=%lld&limit=%d",
+		 (long long)cursor, limit);
+	request(r, d, SIGN, "GET", target, NULL, 0, NULL);
+	expect(r, 200, NULL, NULL);
+}
+
+static int64_t page_cursor(const struct reply *r)
+{
+	return (int64_t)cJSON_GetObjectItem(r->doc, "cursor")->valuedouble;
+}
+
+static int page_more(const struct reply *r)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItem(r->doc, "more"));
+}
+
+/* The id of the ticket a change carries, or NULL. */
+static const char *change_ticket(const cJSON *ch)
+{
+	return str(cJSON_GetObjectItem(ch, "ticket"), "id");
+}
+
+/* Everything d can pull after cursor; where it ends. */
+static int64_t pull_to_end(struct device *d, int64_t cursor)
+{
+	struct reply r;
+	int more = 1, pages = 0;
+
+	while (more) {
+		pull_page(&r, d, cursor, BS__WIRE_MAX_PAGE);
+		cursor = page_cursor(&r);
+		more = page_more(&r);
+		reply_free(&r);
+		assert_true(++pages < 100);
+	}
+	return cursor;
+}
+
+/*
+ * 24 tickets of 200,000-byte transcripts are about 4.8 MB of JSON: more
+ * than one page's budget, though far fewer changes than the 1000 asked
+ * for.  The first page stops at the budget and says more; following the
+ * cursor brings every ticket exactly once, each page within the size a
+ * device accepts.
+ */
+#define BIG_N 24
+
+static void test_hub__pull_page_byte_budget(void **st)
+{
+	int seen[BIG_N] = { 0 }, pages = 0, in_first = -1, more = 1, i;
+	char path[700], id[64], ref[32], *text = filled(200000, 't');
+	int64_t cursor;
+	FILE *f;
+
+	(void)st;
+	cursor = pull_to_end(&staff, 0);
+	f = import_begin(path, sizeof(path), "budget.jsonl");
+	for (i = 0; i < BIG_N; i++) {
+		snprintf(id, sizeof(id), BIG_ID "%04d", i);
+		snprintf(ref, sizeof(ref), "VOC-B%d", i);
+		put_ticket(f, id, ref, NULL, text);
+	}
+	import_end(f, path);
+	free(text);
+	while (more) {
+		struct reply r;
+		const cJSON *ch;
+		int n = 0;
+
+		pull_page(&r, &staff, cursor, BS__WIRE_MAX_PAGE);
+		/* A page passes the budget by one change at most, and stays
+		 * well within what a device inflates. */
+		assert_true(r.len <= BS__WIRE_PAGE_BYTES + 250000);
+		assert_true(r.len <= BS__WIRE_MAX_DOC);
+		cJSON_ArrayForEach(ch, cJSON_GetObjectItem(r.doc, "changes")) {
+			const char *tid = change_ticket(ch);
+
+			assert_true((int64_t)cJSON_GetObjectItem(ch, "seq")
+					    ->valuedouble > cursor);
+			if (tid == NULL ||
+			    strncmp(tid, BIG_ID, strlen(BIG_ID)) != 0)
+				continue;
+			i = atoi(tid + strlen(BIG_ID));
+			assert_true(i >= 0 && i < BIG_N);
+			seen[i]++;
+			n++;
+		}
+		if (in_first < 0)
+			in_first = n;
+		assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(r.doc,
+			"changes")) >= 1);
+		assert_true(page_cursor(&r) > cursor);
+		cursor = page_cursor(&r);
+		more = page_more(&r);
+		reply_free(&r);
+		assert_true(++pages < 100);
+	}
+	/* The first page was cut by size, not by count. */
+	assert_true(in_first > 1 && in_first < BIG_N);
+	assert_true(pages >= 2);
+	for (i = 0; i < BIG_N; i++)
+		assert_int_equal(seen[i], 1);
+}
+
+/*
+ * One ticket whose timeline alone passes the budget (64 notes of 65,000
+ * bytes) still comes, alone in its page, so the cursor moves past it;
+ * the ticket after it comes in the next page.
+ */
+static void test_hub__pull_change_over_budget_alone(void **st)
+{
+	char path[700], id[64], *note = filled(65000, 'n');
+	char *desc = filled(60000, 'd'), *text = filled(250000, 't');
+	const cJSON *ch;
+	struct reply r;
+	int64_t cursor;
+	FILE *f;
+	int i;
+
+	(void)st;
+	cursor = pull_to_end(&staff, 0);
+	f = import_begin(path, sizeof(path), "huge.jsonl");
+	put_ticket(f, HUGE_ID, "VOC-H1", desc, text);
+	for (i = 0; i < 64; i++) {
+		snprintf(id, sizeof(id), "01890a5d-ac96-774b-bcce-b3020c01%04d",
+			 i);
+		fprintf(f, "{\"type\":\"activity\",\"id\":\"%s\",\"ticket_id\":"
+			"\"" HUGE_ID "\",\"kind\":\"internal_note\",\"body\":"
+			"\"%s\",\"author\":\"s1\",\"device_time_ms\":"
+			"1795000000000}\n", id, note);
+	}
+	put_ticket(f, AFTER_ID, "VOC-H2", NULL, NULL);
+	import_end(f, path);
+	free(note);
+	free(desc);
+	free(text);
+	pull_page(&r, &staff, cursor, BS__WIRE_MAX_PAGE);
+	assert_true(r.len > BS__WIRE_PAGE_BYTES);
+	assert_true(r.len <= BS__WIRE_MAX_DOC);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.doc,
+		"changes")), 1);
+	ch = cJSON_GetArrayItem(cJSON_GetObjectItem(r.doc, "changes"), 0);
+	assert_string_equal(change_ticket(ch), HUGE_ID);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(ch,
+		"activities")), 64);
+	assert_true(page_more(&r));
+	assert_true(page_cursor(&r) > cursor);
+	assert_int_equal(page_cursor(&r),
+		(int64_t)cJSON_GetObjectItem(ch, "seq")->valuedouble);
+	cursor = page_cursor(&r);
+	reply_free(&r);
+	pull_page(&r, &staff, cursor, BS__WIRE_MAX_PAGE);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.doc,
+		"changes")), 1);
+	ch = cJSON_GetArrayItem(cJSON_GetObjectItem(r.doc, "changes"), 0);
+	assert_string_equal(change_ticket(ch), AFTER_ID);
+	assert_false(page_more(&r));
+	reply_free(&r);
+}
+
 static void test_hub__history_export(void **st)
 {
 	char line[256];
@@ -1147,6 +1373,8 @@ int main(void)
 		cmocka_unit_test(test_hub__pull_scope_paging_and_drop),
 		cmocka_unit_test(test_hub__reply_after_close_kept),
 		cmocka_unit_test(test_hub__walk_in_contact),
+		cmocka_unit_test(test_hub__pull_page_byte_budget),
+		cmocka_unit_test(test_hub__pull_change_over_budget_alone),
 		cmocka_unit_test(test_hub__history_export),
 		cmocka_unit_test(test_hub__revoked),
 	};

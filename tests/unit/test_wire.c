@@ -662,6 +662,15 @@ static void test_wire__json_size(void **state)
 		"\"description\":null},\"activities\":[{\"id\":\"x\","
 		"\"body\":\"已电话联系客户\"}]}],\"more\":true}",
 		"[[[[1,2,3],[\"\"]]],{\"k\":{\"k\":{}}}]",
+		/* Escapes: a transcript's lines, quotes, stray control
+		 * characters (six bytes each once printed). */
+		"{\"transcript\":\"客户：\\\"卡被吞了\\\"\\n"
+		"坐席：\\t好的\\r\\n\",\"k\\\"\\\\\":"
+		"\"\\u0001\\u0002\\u001b\\u001f\\u0001\\u0002\\u001b"
+		"\\u001f\\b\\f\"}",
+		/* The widest numbers cJSON prints. */
+		"[-2.2250738585072014e-308,-4.9406564584124654e-324,"
+		"1.7976931348623157e308,123456789012345678,-0.1]",
 	};
 	size_t i;
 
@@ -681,6 +690,17 @@ static void test_wire__json_size(void **state)
 		assert_true(est <= 2 * len + 64);
 		bs__free(text);
 		cJSON_Delete(d);
+	}
+	/* A string alone is counted exactly, escapes and all. */
+	{
+		cJSON *s = cJSON_CreateString("\x01\x1f\"\\\n\t 卡");
+		char *text;
+
+		assert_non_null(s);
+		assert_int_equal(bs__json_print(&text, s), BS_OK);
+		assert_int_equal(bs__json_size(s), strlen(text));
+		bs__free(text);
+		cJSON_Delete(s);
 	}
 }
 
