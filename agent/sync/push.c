@@ -275,18 +275,13 @@ static int restore_state(sqlite3 *db, const struct row *o, const cJSON *res)
 	    bs__wire_int(&paused, NULL, t, "paused_ms_total", 0,
 			 BS__HLC_MAX_MS, 0) != BS_OK ||
 	    bs__wire_int(&ext, NULL, t, "extension_level", 0, 100, 0) !=
-		    BS_OK) {
-		bs__error_clear();
-		return strcmp(o->op, "move") == 0 ? undo_move(db, o) : BS_OK;
-	}
+		    BS_OK)
+		goto no_state;
 	for (i = 0; i < 3; i++) {
 		have[i] = 0;
 		if (bs__wire_int(&v[i], &have[i], t, ms[i], 0, BS__HLC_MAX_MS,
-				 1) != BS_OK) {
-			bs__error_clear();
-			return strcmp(o->op, "move") == 0 ? undo_move(db, o)
-							  : BS_OK;
-		}
+				 1) != BS_OK)
+			goto no_state;
 	}
 	src = sqlite3_prepare_v2(db, "UPDATE ticket SET status = ?2, "
 				 "first_response_ms = ?3, paused_since_ms = ?4, "
@@ -309,6 +304,9 @@ static int restore_state(sqlite3 *db, const struct row *o, const cJSON *res)
 	sqlite3_finalize(s);
 	return src == SQLITE_DONE ? BS_OK
 		: bs__sync_sqlerr(db, src, "take back a refused change");
+no_state:
+	bs__error_clear();
+	return strcmp(o->op, "move") == 0 ? undo_move(db, o) : BS_OK;
 }
 
 /* Conflicts a merged or rejected answer asks for. */
