@@ -9,6 +9,8 @@
  */
 #include "utf8.h"
 
+#include <string.h>
+
 size_t bs__utf8_decode(uint32_t *cp, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -50,12 +52,29 @@ size_t bs__utf8_decode(uint32_t *cp, const char *s, size_t len)
 	return n;
 }
 
+/* Bytes in a word of ASCII text without NUL: no high bit, no zero byte. */
+static int ascii_word(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+
+	return ((w | ((w - ones) & ~w)) & highs) == 0;
+}
+
 int bs__utf8_valid(const char *s, size_t len, size_t *bad_off)
 {
 	size_t off = 0, n;
 	uint32_t cp;
+	uint64_t w;
 
 	while (off < len) {
+		/* Most text on the wire is ASCII: eight bytes at a time. */
+		if (len - off >= sizeof(w)) {
+			memcpy(&w, s + off, sizeof(w));
+			if (ascii_word(w)) {
+				off += sizeof(w);
+				continue;
+			}
+		}
 		n = bs__utf8_decode(&cp, s + off, len - off);
 		if (n == 0 || cp == 0) {
 			if (bad_off != NULL)

@@ -42,6 +42,19 @@ static void test_tickets__utf8_valid(void **state)
 	assert_int_equal(bad, 2);                 /* NUL refused */
 	assert_false(bs__utf8_valid("燃\xe7\x87", 5, &bad));
 	assert_int_equal(bad, 3);
+
+	/* Runs of ASCII are checked a word at a time: a NUL or a bad byte
+	 * anywhere in or after a word is still found, at its offset. */
+	assert_true(valid("0123456789abcdef燃气0123456789"));
+	assert_false(bs__utf8_valid("0123456789\0bcdefgh", 18, &bad));
+	assert_int_equal(bad, 10);
+	assert_false(bs__utf8_valid("01234567\0", 9, &bad));
+	assert_int_equal(bad, 8);
+	assert_false(valid("0123456\x80" "ghijklmn"));
+	assert_false(bs__utf8_valid("abcdefghijklmno\xff", 16, &bad));
+	assert_int_equal(bad, 15);
+	assert_false(bs__utf8_valid("abcdefgh\x7f\x80", 10, &bad));
+	assert_int_equal(bad, 9);
 }
 
 static void test_tickets__utf8_width(void **state)
