@@ -5,13 +5,15 @@
  * The query is cut into terms at white space (ASCII or the ideographic
  * space a Chinese input method types).  A ticket matches when every term
  * occurs somewhere in its text or its timeline.  Terms of 3 or more
- * characters use the trigram indexes (ticket_fts, activity_fts), each
- * quoted so that user input is never FTS5 syntax; shorter terms, which
- * a trigram index cannot hold (two Chinese characters such as 燃气), are
- * found by a LIKE scan of the same columns, which is fast enough for the
- * few thousand tickets a device keeps (schema/agent/README.md measures
- * it).  Hits come newest first, each with a snippet around the first
- * term found.
+ * characters use the trigram indexes (ticket_fts, activity_fts): they
+ * know which rows hold a trigram but not where (schema version 3), so a
+ * term is looked up as the AND of its trigrams, each quoted so that user
+ * input is never FTS5 syntax, and the rows found are checked with LIKE
+ * against the text itself.  Shorter terms, which a trigram index cannot
+ * hold (two Chinese characters such as 燃气), are found by the LIKE scan
+ * alone, which is fast enough for the few thousand tickets a device
+ * keeps (schema/agent/README.md measures it).  Hits come newest first,
+ * each with a snippet around the first term found.
  */
 #include <stdio.h>
 #include <string.h>
@@ -29,7 +31,8 @@ struct term {
 	const char *p;
 	size_t len;
 	int indexed; /* 3 or more characters */
-	char *bind;  /* "\"...\"" for MATCH, "%...%" for LIKE */
+	char *like;  /* "%...%", for LIKE ... ESCAPE '\\' */
+	char *match; /* "\"abc\" AND \"bcd\" ...", if indexed */
 };
 
 /* Length of a white-space separator at p (0 if none). */
@@ -62,7 +65,7 @@ static int split(struct term *t, size_t *n, const char *q)
 			q++;
 		t[*n].len = (size_t)(q - t[*n].p);
 		t[*n].indexed = bs__utf8_chars(t[*n].p, t[*n].len) >= 3;
-		t[*n].bind = NULL;
+		t[*n].like = t[*n].match = NULL;
 		(*n)++;
 	}
 	if (*n == 0)
@@ -70,42 +73,93 @@ static int split(struct term *t, size_t *n, const char *q)
 	return BS_OK;
 }
 
-/* The parameter for t: an FTS5 string, or a LIKE pattern with %, _ and
- * \ escaped. */
-static int make_bind(struct term *t)
+/* The LIKE pattern for t: "%term%" with %, _ and \ escaped. */
+static int make_like(struct term *t)
 {
 	size_t i, o = 0;
 	char *b = bs__malloc(2 * t->len + 3);
 
 	if (b == NULL)
 		return bs__error_code(BS_ENOMEM);
-	b[o++] = t->indexed ? '"' : '%';
+	b[o++] = '%';
 	for (i = 0; i < t->len; i++) {
 		char c = t->p[i];
 
-		if (t->indexed && c == '"')
-			b[o++] = '"';
-		else if (!t->indexed && (c == '%' || c == '_' || c == '\\'))
+		if (c == '%' || c == '_' || c == '\\')
 			b[o++] = '\\';
 		b[o++] = c;
 	}
-	b[o++] = t->indexed ? '"' : '%';
+	b[o++] = '%';
 	b[o] = '\0';
-	t->bind = b;
+	t->like = b;
 	return BS_OK;
 }
 
+/*
+ * The FTS5 query for an indexed term: each of its trigrams as a string,
+ * inner " doubled, joined by AND.  The term is valid UTF-8 (checked with
+ * the query) of 3 or more characters.
+ */
+static int make_match(struct term *t)
+{
+	size_t *starts, nc = 0, off = 0, i, k, o = 0, end, n;
+	uint32_t cp;
+	char *b;
+
+	if ((starts = bs__malloc((t->len + 1) * sizeof(*starts))) == NULL)
+		return bs__error_code(BS_ENOMEM);
+	while (off < t->len) {
+		starts[nc++] = off;
+		n = bs__utf8_decode(&cp, t->p + off, t->len - off);
+		off += n ? n : 1;
+	}
+	starts[nc] = t->len;
+	/* A byte is in 3 trigrams at most and doubled at worst; each
+	 * trigram has its quotes and " AND " before it. */
+	b = bs__malloc(6 * t->len + 7 * nc + 1);
+	if (b == NULL) {
+		bs__free(starts);
+		return bs__error_code(BS_ENOMEM);
+	}
+	for (i = 0; i + 3 <= nc; i++) {
+		if (i > 0) {
+			memcpy(b + o, " AND ", 5);
+			o += 5;
+		}
+		b[o++] = '"';
+		end = starts[i + 3];
+		for (k = starts[i]; k < end; k++) {
+			if (t->p[k] == '"')
+				b[o++] = '"';
+			b[o++] = t->p[k];
+		}
+		b[o++] = '"';
+	}
+	b[o] = '\0';
+	bs__free(starts);
+	t->match = b;
+	return BS_OK;
+}
+
+/* The rows holding an indexed term: those the trigram indexes find
+ * (the FTS5 query, first parameter), checked against the text itself
+ * (the LIKE pattern, every other parameter). */
 static const char fts_set[] =
 	"t.id IN (SELECT x.id FROM ticket x WHERE x.rid IN (SELECT rowid FROM "
-	"ticket_fts WHERE ticket_fts MATCH ?%d) UNION SELECT a.ticket_id FROM "
-	"activity a WHERE a.rid IN (SELECT rowid FROM activity_fts WHERE "
-	"activity_fts MATCH ?%d))";
+	"ticket_fts WHERE ticket_fts MATCH ?%d) AND (x.subject LIKE ?%d "
+	"ESCAPE '\\' OR x.description LIKE ?%d ESCAPE '\\' OR x.transcript "
+	"LIKE ?%d ESCAPE '\\') UNION SELECT a.ticket_id FROM activity a WHERE "
+	"a.rid IN (SELECT rowid FROM activity_fts WHERE activity_fts MATCH "
+	"?%d) AND (a.body LIKE ?%d ESCAPE '\\' OR a.attachment_name LIKE "
+	"?%d ESCAPE '\\'))";
 
+/* A short term: the LIKE scan alone. */
 static const char like_set[] =
 	"t.id IN (SELECT x.id FROM ticket x WHERE x.subject LIKE ?%d ESCAPE "
-	"'\\' OR x.description LIKE ?%d ESCAPE '\\' OR x.transcript LIKE ?%d "
-	"ESCAPE '\\' UNION SELECT a.ticket_id FROM activity a WHERE a.body "
-	"LIKE ?%d ESCAPE '\\' OR a.attachment_name LIKE ?%d ESCAPE '\\')";
+	"'\\' OR x.description LIKE ?%d ESCAPE '\\' OR x.transcript LIKE "
+	"?%d ESCAPE '\\' UNION SELECT a.ticket_id FROM activity a WHERE "
+	"a.body LIKE ?%d ESCAPE '\\' OR a.attachment_name LIKE ?%d ESCAPE "
+	"'\\')";
 
 /* The statement text for n terms, in a new buffer. */
 static int build_sql(char **out, const struct term *t, size_t n)
@@ -116,26 +170,27 @@ static int build_sql(char **out, const struct term *t, size_t n)
 	static const char tail[] =
 		" ORDER BY t.t0_ms DESC, t.id LIMIT ?1";
 	size_t cap = sizeof(head) + sizeof(tail) +
-		     n * (sizeof(like_set) + 40);
+		     n * (sizeof(fts_set) + 40);
 	size_t len;
 	char *sql = bs__malloc(cap);
 	size_t i;
-	int p;
+	int l, m;
 
 	*out = NULL;
 	if (sql == NULL)
 		return bs__error_code(BS_ENOMEM);
 	len = (size_t)snprintf(sql, cap, "%s", head);
 	for (i = 0; i < n; i++) {
-		p = (int)i + 2;
+		l = 2 * (int)i + 2; /* see bs_ticket_search's binding */
+		m = l + 1;
 		if (i > 0)
 			len += (size_t)snprintf(sql + len, cap - len, " AND ");
 		if (t[i].indexed)
 			len += (size_t)snprintf(sql + len, cap - len, fts_set,
-						p, p);
+						m, l, l, l, m, l, l);
 		else
 			len += (size_t)snprintf(sql + len, cap - len,
-						like_set, p, p, p, p, p);
+						like_set, l, l, l, l, l);
 	}
 	snprintf(sql + len, cap - len, "%s", tail);
 	*out = sql;
@@ -325,15 +380,21 @@ int bs_ticket_search(bs_store *st, const char *query, unsigned limit,
 	if ((rc = bs__tk_load(&tk, st, 0)) != BS_OK)
 		return rc;
 	for (i = 0; i < n; i++)
-		if ((rc = make_bind(&terms[i])) != BS_OK)
+		if ((rc = make_like(&terms[i])) != BS_OK ||
+		    (terms[i].indexed && (rc = make_match(&terms[i])) != BS_OK))
 			goto cleanup;
 	if ((rc = build_sql(&sql, terms, n)) ||
 	    (rc = bs__tk_prepare(&tk, &s, sql)))
 		goto cleanup;
 	sqlite3_bind_int64(s, 1, limit ? (int64_t)limit : -1);
-	for (i = 0; i < n; i++)
-		sqlite3_bind_text(s, (int)i + 2, terms[i].bind, -1,
+	/* Term i: its LIKE pattern at 2i+2, its FTS5 query at 2i+3. */
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_text(s, 2 * (int)i + 2, terms[i].like, -1,
 				  SQLITE_STATIC);
+		if (terms[i].match != NULL)
+			sqlite3_bind_text(s, 2 * (int)i + 3, terms[i].match,
+					  -1, SQLITE_STATIC);
+	}
 	if ((arr = cJSON_CreateArray()) == NULL) {
 		rc = bs__error_code(BS_ENOMEM);
 		goto cleanup;
@@ -350,8 +411,10 @@ int bs_ticket_search(bs_store *st, const char *query, unsigned limit,
 	}
 	rc = bs__json_print(json_out, arr);
 cleanup:
-	for (i = 0; i < n; i++)
-		bs__free(terms[i].bind);
+	for (i = 0; i < n; i++) {
+		bs__free(terms[i].like);
+		bs__free(terms[i].match);
+	}
 	sqlite3_finalize(s);
 	bs__free(sql);
 	cJSON_Delete(arr);

@@ -183,3 +183,21 @@ long long tu_int(bs_store *st, const char *sql)
 	sqlite3_finalize(s);
 	return v;
 }
+
+const char *tu_trigrams(const char *q)
+{
+	static char out[1024];
+	size_t starts[128], nc = 0, i, o = 0, len = strlen(q);
+
+	for (i = 0; i < len && nc < 127; i++)
+		if (((unsigned char)q[i] & 0xc0) != 0x80)
+			starts[nc++] = i;
+	starts[nc] = len;
+	out[0] = '\0';
+	for (i = 0; i + 3 <= nc && o + 32 < sizeof(out); i++)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s\"%.*s\"",
+				      i > 0 ? " AND " : "",
+				      (int)(starts[i + 3] - starts[i]),
+				      q + starts[i]);
+	return out;
+}

@@ -62,4 +62,9 @@ void tu_exec(bs_store *st, const char *sql);
 /* sql's first column of the first row as an integer (asserts a row). */
 long long tu_int(bs_store *st, const char *sql);
 
+/* The full-text query that finds q (UTF-8, 3 characters or more) in a
+ * trigram index without positions: q's trigrams, each quoted, joined by
+ * AND (schema/agent/003_fts_lean.sql).  Static buffer. */
+const char *tu_trigrams(const char *q);
+
 #endif

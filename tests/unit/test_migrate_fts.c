@@ -1,6 +1,7 @@
 /*
  * test_migrate_fts.c - schema version 2 (schema/agent/002_fts_deferred.sql):
- * full-text indexing put off to the end of a transaction.
+ * full-text indexing put off to the end of a transaction; and version 3
+ * (003_fts_lean.sql), the indexes rebuilt without positions.
  *
  * A plain in-memory database migrated with the real schema/agent files,
  * as test_migrate.c does.  The cases: a store indexed under version 1
@@ -25,6 +26,7 @@
 
 #include "agent/core/common.h"
 #include "agent/store/migrate.h"
+#include "testutil.h"
 
 #define T0 "01900000-0000-7000-8000-000000000000"
 #define T1 "01900000-0000-7000-8000-000000000001"
@@ -139,19 +141,19 @@ static void add_note(sqlite3 *db, const char *id, const char *ticket,
 /* Tickets (activity entries) whose indexed text matches q. */
 static long long tickets_matching(sqlite3 *db, const char *q)
 {
-	char sql[256];
+	char sql[1200];
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM ticket_fts WHERE "
-		 "ticket_fts MATCH '%s'", q);
+		 "ticket_fts MATCH '%s'", tu_trigrams(q));
 	return num(db, sql);
 }
 
 static long long notes_matching(sqlite3 *db, const char *q)
 {
-	char sql[256];
+	char sql[1200];
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM activity_fts WHERE "
-		 "activity_fts MATCH '%s'", q);
+		 "activity_fts MATCH '%s'", tu_trigrams(q));
 	return num(db, sql);
 }
 
@@ -192,6 +194,35 @@ static void test_migrate_fts__version_1_index_survives(void **state)
 		 "COMMIT");
 	assert_int_equal(tickets_matching(db, "排队时"), 0);
 	assert_int_equal(notes_matching(db, "refund"), 0);
+	fts_consistent(db);
+	sqlite3_close(db);
+}
+
+/* Version 3 rebuilds both indexes without positions or sizes: what a
+ * version 2 store held is still found, phrase queries are refused, and
+ * the per-row size tables are gone. */
+static void test_migrate_fts__version_2_index_rebuilt_lean(void **state)
+{
+	sqlite3 *db = open_at(2);
+
+	(void)state;
+	add_ticket(db, T1, "客户投诉信用卡年费扣款");
+	add_note(db, A1, T1, "Customer called back about the refund");
+	assert_int_equal(num(db, "SELECT count(*) FROM ticket_fts WHERE "
+				 "ticket_fts MATCH '\"年费扣款\"'"),
+			 1);
+	assert_int_equal(bs__migrate(db, bs__migrations), BS_OK);
+	assert_true(num(db, "PRAGMA user_version") >= 3);
+	assert_int_equal(tickets_matching(db, "年费扣款"), 1);
+	assert_int_equal(tickets_matching(db, "排队时"), 0);
+	assert_int_equal(notes_matching(db, "called back"), 1);
+	assert_int_equal(num(db, "SELECT count(*) FROM ticket_fts WHERE "
+				 "ticket_fts MATCH '\"年费扣款\"'"),
+			 -1);
+	assert_int_equal(num(db, "SELECT count(*) FROM sqlite_schema WHERE "
+				 "name IN ('ticket_fts_docsize', "
+				 "'activity_fts_docsize')"),
+			 0);
 	fts_consistent(db);
 	sqlite3_close(db);
 }
@@ -311,6 +342,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_migrate_fts__version_1_index_survives),
+		cmocka_unit_test(
+			test_migrate_fts__version_2_index_rebuilt_lean),
 		cmocka_unit_test(test_migrate_fts__no_mark_indexes_at_once),
 		cmocka_unit_test(
 			test_migrate_fts__rows_added_are_indexed_at_the_end),
