@@ -76,12 +76,28 @@ enum q {
 	Q_REF_FREE,
 	Q_CATEGORY,
 	Q_TICKET,
+	Q_TICKET_NEW,
 	Q_CLOCK,
 	Q_CONFLICT,
 	Q_KIND,
 	Q_ACTIVITY,
 	Q_COUNT
 };
+
+/* A pulled ticket; a new one is inserted without the upsert, so that
+ * the statement carries no update trigger (see batch_begin). */
+#define TICKET_INSERT \
+	"INSERT INTO ticket (id, ref, external_ref, customer_id, " \
+	"channel, category_code, risk_class, priority, status, " \
+	"subject, description, transcript, outcome, branch, assignee, " \
+	"merged_into, sla_profile, t0_ms, created_ms, updated_ms, " \
+	"first_response_due_ms, resolution_due_ms, first_response_ms, " \
+	"paused_ms_total, paused_since_ms, extension_level, closed_ms, " \
+	"server_version, local_dirty, flags) VALUES (?1, ?2, ?3, ?4, " \
+	"?5, ?6, ?7, coalesce(?8, 'normal'), ?9, coalesce(?10, ''), " \
+	"?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, coalesce(?19, ?18), " \
+	"coalesce(?20, ?18), ?21, ?22, ?23, coalesce(?24, 0), ?25, " \
+	"coalesce(?26, 0), ?27, ?28, ?29, ?30) " \
 
 static const char *const q_sql[Q_COUNT] = {
 	[Q_OUTBOX_ANY] = "SELECT EXISTS (SELECT 1 FROM outbox WHERE "
@@ -124,18 +140,7 @@ static const char *const q_sql[Q_COUNT] = {
 		       "id <> ?2",
 	[Q_CATEGORY] = "SELECT sla_profile FROM catalogue_category WHERE "
 		       "code = ?1",
-	[Q_TICKET] =
-		"INSERT INTO ticket (id, ref, external_ref, customer_id, "
-		"channel, category_code, risk_class, priority, status, "
-		"subject, description, transcript, outcome, branch, assignee, "
-		"merged_into, sla_profile, t0_ms, created_ms, updated_ms, "
-		"first_response_due_ms, resolution_due_ms, first_response_ms, "
-		"paused_ms_total, paused_since_ms, extension_level, closed_ms, "
-		"server_version, local_dirty, flags) VALUES (?1, ?2, ?3, ?4, "
-		"?5, ?6, ?7, coalesce(?8, 'normal'), ?9, coalesce(?10, ''), "
-		"?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, coalesce(?19, ?18), "
-		"coalesce(?20, ?18), ?21, ?22, ?23, coalesce(?24, 0), ?25, "
-		"coalesce(?26, 0), ?27, ?28, ?29, ?30) "
+	[Q_TICKET] = TICKET_INSERT
 		"ON CONFLICT (id) DO UPDATE SET ref = excluded.ref, "
 		"external_ref = excluded.external_ref, "
 		"customer_id = coalesce(excluded.customer_id, "
@@ -173,6 +178,7 @@ static const char *const q_sql[Q_COUNT] = {
 		"server_version = excluded.server_version, "
 		"local_dirty = excluded.local_dirty, "
 		"flags = ticket.flags | excluded.flags",
+	[Q_TICKET_NEW] = TICKET_INSERT,
 	[Q_CLOCK] = "INSERT INTO ticket_clock (ticket_id, field, hlc, node) "
 		    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (ticket_id, field) "
 		    "DO UPDATE SET hlc = excluded.hlc, node = excluded.node",
@@ -216,6 +222,7 @@ struct page {
 	struct bs__tk tk;
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_COUNT];
+	char *fts_trigger[2];    /* the insert triggers' SQL (batch_begin) */
 	int catalogue;
 	int outbox_any;
 	int conflict_any;
@@ -762,7 +769,7 @@ static int apply_ticket(struct page *p, const cJSON *ch)
 			       strcmp(old.status, status) != 0)
 			? 2
 			: 0;
-	if ((rc = stmt(p, Q_TICKET, &s)) != BS_OK)
+	if ((rc = stmt(p, old.found ? Q_TICKET : Q_TICKET_NEW, &s)) != BS_OK)
 		goto cleanup;
 	bind_json(s, 1, t, "id");
 	bind_json(s, 2, t, "ref");
@@ -794,7 +801,8 @@ static int apply_ticket(struct page *p, const cJSON *ch)
 	sqlite3_bind_int64(s, 28, version);
 	sqlite3_bind_int(s, 29, mask != 0);
 	sqlite3_bind_int(s, 30, flags);
-	sqlite3_bind_int(s, 31, mask);
+	if (old.found)
+		sqlite3_bind_int(s, 31, mask);
 	if ((rc = step(p, s, "store a pulled ticket")) != BS_OK)
 		goto cleanup;
 
@@ -838,6 +846,21 @@ cleanup:
 }
 
 /* --- scope exits ----------------------------------------------------- */
+
+/*
+ * After a purge, the full-text marks come down to just past the largest
+ * rid left.  The index holds exactly the rows below a mark; no row lies
+ * between the old mark and the new one, so that stays true.  But a row
+ * inserted next may take a rid freed below the old mark, and the batch's
+ * insert triggers are off (batch_begin): with the mark lowered, it is at
+ * or above it, and the batch's INSERT ... SELECT indexes it.
+ */
+static const char marks_down[] =
+	"UPDATE maintenance SET "
+	"fts_ticket_rid = min(fts_ticket_rid, "
+	"(SELECT coalesce(max(rid), 0) + 1 FROM ticket)), "
+	"fts_activity_rid = min(fts_activity_rid, "
+	"(SELECT coalesce(max(rid), 0) + 1 FROM activity)) WHERE id = 1";
 
 static int apply_drop(struct page *p, const cJSON *ch)
 {
@@ -883,7 +906,8 @@ static int apply_drop(struct page *p, const cJSON *ch)
 			      "?1 AND NOT EXISTS (SELECT 1 FROM ticket WHERE "
 			      "customer_id = ?1)", "t", cust))) ||
 	    (rc = bs__sync_exec(p->db, "UPDATE maintenance SET purge = 0 "
-				"WHERE id = 1", what)))
+				"WHERE id = 1", what)) ||
+	    (rc = bs__sync_exec(p->db, marks_down, what)))
 		return rc;
 	p->r->rep->dropped++;
 	return BS_OK;
@@ -1099,6 +1123,81 @@ void bs__sync_batch(int64_t ns, long wait_ms)
 	batch_wait_ms = wait_ms;
 }
 
+/*
+ * A statement that may fire a trigger writing a full-text table joins
+ * that virtual table to the transaction before it runs, whether the
+ * trigger's WHEN lets it write or not, and from then on every statement
+ * of the transaction calls FTS5 at its savepoint and again at its
+ * release: a tenth of a pull's time.  The insert triggers would leave
+ * out every row a batch adds anyway (its rids are at or above the
+ * marks), so a batch drops them when it begins and puts them back, as
+ * schema/agent wrote them, before it commits; a rollback puts them back
+ * too.  New tickets are inserted by a statement without the upsert,
+ * whose update trigger would join the table the same way.  The update
+ * and delete triggers stay: they keep the index right for the rows that
+ * were there before the batch.
+ */
+static const char *const fts_insert_triggers[2] = {
+	"ticket_fts_insert", "activity_fts_insert"
+};
+
+/* The CREATE statement of trigger name in *out (NULL if there is no
+ * such trigger). */
+static int trigger_sql(struct page *p, const char *name, char **out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, src;
+
+	*out = NULL;
+	if ((rc = prepare(p, &s, "SELECT sql FROM sqlite_schema WHERE type = "
+			  "'trigger' AND name = ?1")) != BS_OK)
+		return rc;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	src = sqlite3_step(s);
+	if (src == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL &&
+	    (*out = bs__strdup((const char *)sqlite3_column_text(s, 0))) ==
+		    NULL)
+		rc = bs__error_code(BS_ENOMEM);
+	else if (src != SQLITE_ROW && src != SQLITE_DONE)
+		rc = bs__sync_sqlerr(p->db, src, "apply pulled changes");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int triggers_off(struct page *p)
+{
+	char sql[96];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < BS__ARRAY_LEN(fts_insert_triggers); i++) {
+		if (p->fts_trigger[i] == NULL &&
+		    (rc = trigger_sql(p, fts_insert_triggers[i],
+				      &p->fts_trigger[i])) != BS_OK)
+			return rc;
+		if (p->fts_trigger[i] == NULL)
+			continue;
+		snprintf(sql, sizeof(sql), "DROP TRIGGER %s",
+			 fts_insert_triggers[i]);
+		if ((rc = bs__sync_exec(p->db, sql, "apply pulled changes")))
+			return rc;
+	}
+	return BS_OK;
+}
+
+static int triggers_on(struct page *p)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < BS__ARRAY_LEN(fts_insert_triggers); i++)
+		if (p->fts_trigger[i] != NULL &&
+		    (rc = bs__sync_exec(p->db, p->fts_trigger[i],
+					"index pulled text")) != BS_OK)
+			return rc;
+	return BS_OK;
+}
+
 /* Begin the batch's transaction (p->r and p->db set). */
 static int batch_begin(struct page *p)
 {
@@ -1113,7 +1212,8 @@ static int batch_begin(struct page *p)
 		return rc;
 	if ((rc = ask(p, Q_OUTBOX_ANY, &p->outbox_any)) != BS_OK ||
 	    (rc = ask(p, Q_CONFLICT_ANY, &p->conflict_any)) != BS_OK ||
-	    (rc = bs__sync_exec(p->db, fts_defer, "apply pulled changes"))) {
+	    (rc = bs__sync_exec(p->db, fts_defer, "apply pulled changes")) ||
+	    (rc = triggers_off(p)) != BS_OK) {
 		stmts_reset(p);
 		bs__tk_rollback(&p->tk);
 		return rc;
@@ -1185,6 +1285,7 @@ static int batch_commit(struct page *p)
 		return batch_fail(p, rc);
 	stmts_reset(p);
 	if ((rc = bs__sync_exec(p->db, fts_catch_up, "index pulled text")) ||
+	    (rc = triggers_on(p)) != BS_OK ||
 	    (rc = bs__ss_put_int(p->db, BS__SK_CURSOR, p->batch_cursor)) ||
 	    (rc = bs__sync_save_clock(p->db, &p->batch_clock)))
 		return batch_fail(p, rc);
@@ -1454,6 +1555,8 @@ int bs__sync_pull(struct bs__round *r)
 	rc = restore_sync(&p, rc);
 	fetch_free(&f);
 	stmts_free(&p);
+	bs__free(p.fts_trigger[0]);
+	bs__free(p.fts_trigger[1]);
 	bs__resp_free(&prev);
 	bs__resp_free(&resp);
 	return rc;

@@ -2039,6 +2039,10 @@ static void test_sync__pages_batched(void **state)
 	assert_true(tu_disk_full_fired());
 	tu_disk_room(db);
 	assert_int_equal(cursor_of(&a), before);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM sqlite_schema "
+				 "WHERE type = 'trigger' AND name IN "
+				 "('ticket_fts_insert', 'activity_fts_insert')"),
+			 2);
 	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE "
 				 "subject LIKE 'more 2__'"), 0);
 	assert_int_equal(a.rep.pages, 0);
@@ -2047,6 +2051,54 @@ static void test_sync__pages_batched(void **state)
 				 "subject LIKE 'more 2__'"), 20);
 	assert_true(cursor_of(&a) > before);
 	assert_int_equal(bs_store_check(a.st), BS_OK);
+	converge();
+}
+
+/*
+ * A batch indexes the rows it adds itself, its insert triggers off.  A
+ * ticket purged from the top of the table frees its rid, and a ticket
+ * added after it in the same batch takes that rid, below where the batch
+ * began to index: it must still be indexed, once.
+ */
+static void test_sync__rid_freed_by_a_purge_is_indexed(void **state)
+{
+	char gone[40];
+	long long top;
+
+	(void)state;
+	two_devices();
+	top = dev_int(&a, "SELECT max(rid) FROM ticket");
+	snprintf(gone, sizeof(gone), "%s", dev_text(&a, "SELECT id FROM "
+						     "ticket WHERE rid = %lld",
+						     top));
+	assert_int_equal(hub_cmd(NULL, 0, "assign --dir %s %s --branch BR01 "
+				 "--staff s2", hub.dir, gone), 0);
+	assert_int_equal(hub_cmd(NULL, 0, "assign --dir %s %s --branch BR01 "
+				 "--staff s1", hub.dir, T3), 0);
+	sync_ok(&a);
+	assert_int_equal(a.rep.dropped, 1);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE id = "
+				 "'%s'", gone), 0);
+	assert_int_equal(dev_int(&a, "SELECT rid FROM ticket WHERE id = '%s'",
+				 T3), top);
+	fts_exactly_once(&a, "ticket");
+	fts_exactly_once(&a, "activity");
+	/* T3's subject, "queue", is found at the rid it took. */
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket_fts WHERE "
+				 "ticket_fts MATCH '%s' AND rowid = %lld",
+				 tu_trigrams("queue"), top), 1);
+	/* The insert triggers are back for the device's own writes. */
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM sqlite_schema "
+				 "WHERE type = 'trigger' AND name IN "
+				 "('ticket_fts_insert', 'activity_fts_insert')"),
+			 2);
+	assert_int_equal(bs_ticket_add(a.st, T3, BS_ACT_NOTE,
+				       "called the branch back", gone),
+			 BS_OK);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM activity_fts WHERE "
+				 "activity_fts MATCH '%s'",
+				 tu_trigrams("branch back")), 1);
+	fts_exactly_once(&a, "activity");
 	converge();
 }
 
@@ -2383,6 +2435,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_sync__bad_operation_does_not_block_the_queue,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__rid_freed_by_a_purge_is_indexed, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_sync__disk_full_mid_push_and_pull, setup,
 			teardown),
