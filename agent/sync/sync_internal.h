@@ -210,6 +210,11 @@ int bs__sync_pull(struct bs__round *r);
  * Not for use while a pull runs. */
 void bs__sync_batch(int64_t ns, long wait_ms);
 
+/* Test hook: how long a batch waits for the next page before it indexes
+ * the text it added so far, in milliseconds; less than 0 restores the
+ * default.  Not for use while a pull runs. */
+void bs__sync_index_after(long ms);
+
 /* --- conflict.c ------------------------------------------------------ */
 
 /*

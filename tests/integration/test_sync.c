@@ -502,6 +502,7 @@ static int setup(void **state)
 	(void)state;
 	bs__json_init();
 	bs__sync_batch(-1, -1);
+	bs__sync_index_after(-1);
 	skew_ms = 0;
 	max_offline = NULL;
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -525,6 +526,7 @@ static int teardown(void **state)
 	(void)state;
 	skew_ms = 0;
 	bs__sync_batch(-1, -1);
+	bs__sync_index_after(-1);
 	dev_close(&a);
 	dev_close(&m);
 	hub_stop(&hub);
@@ -1989,8 +1991,10 @@ static void test_sync__pages_batched(void **state)
 	sqlite3_rollback_hook(db, count_rollback, NULL);
 
 	/* Pages that are at hand go into one transaction: eight pages of
-	 * five, one commit. */
+	 * five, one commit; the text is indexed in steps, whenever the next
+	 * page is not there yet. */
 	bs__sync_batch(INT64_C(600000000000), 60000);
+	bs__sync_index_after(0);
 	o.page = 5;
 	use(&a);
 	page_commits = 0;
