@@ -1315,24 +1315,40 @@ static int batch_end(struct page *p, int rc)
 }
 
 /*
- * The next page is asked for while this one is applied, so the hub
- * builds it and the link carries it in the meantime.  Until the fetch is
- * joined, only its thread touches the connection; the page being applied
- * takes what the hub's clock taught from a copy made before the fetch
- * began.  Without a thread the page is fetched in place.
+ * Pages are fetched ahead of the one being applied, by a thread of their
+ * own: it asks for the next page as soon as a page arrives (its answer
+ * says where the next one starts), so the hub builds pages and the link
+ * carries them without waiting for the store, up to AHEAD pages in hand.
+ * Only that thread touches the connection until it is joined; each page
+ * carries a copy of what its answer taught about the hub's clock.  The
+ * thread also frees the pages already applied.  Without a thread, each
+ * page is fetched in place when it is wanted.
  */
-struct fetch {
-	struct bs__net *net;
+#define AHEAD 2
+
+/* A fetched page, or why there is none. */
+struct slot {
 	struct bs__resp resp;
-	struct bs__resp done_with; /* an applied page, freed by the thread */
-	char target[96];
+	struct bs__hub_clock clock;
 	int rc;
 	char msg[600];
+};
+
+struct fetch {
+	struct bs__net *net;
+	int64_t cursor;          /* where the next request starts */
+	unsigned limit, page;    /* its size; the size after it */
 	pthread_t thread;
 	int running;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;       /* signalled when done is set */
-	int done;                /* under mu */
+	pthread_cond_t cv;       /* a page queued or taken, or stop */
+	/* Under mu: */
+	struct slot q[AHEAD];    /* ring of pages fetched, not yet taken */
+	int head, count;
+	int ended;               /* no more pages will be queued */
+	int stop;                /* the pull wants no more */
+	struct bs__resp trash[AHEAD + 2]; /* applied pages to free */
+	int ntrash;
 };
 
 /* How long a batch waits for the next page before it commits and lets
@@ -1342,27 +1358,88 @@ struct fetch {
 /* The first page of a store's first pull. */
 #define FIRST_PAGE 50u
 
+/* Fetch the page at f->cursor into *s and say whether another follows;
+ * on a page that cannot say where the next starts, none does (the pull
+ * reports what is wrong with it). */
+static int fetch_one(struct fetch *f, struct slot *s)
+{
+	char target[96];
+	int64_t next = 0;
+	int more = 0;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(target, sizeof(target), "/v1/sync/pull?cursor=%lld&limit=%u",
+		 (long long)f->cursor, f->limit);
+	s->rc = bs__net_request(f->net, &s->resp, "GET", target, NULL, 1);
+	s->clock = f->net->clock;
+	if (s->rc != BS_OK) {
+		snprintf(s->msg, sizeof(s->msg), "%s", bs_last_error());
+		return 0;
+	}
+	if (bs__wire_int(&next, NULL, s->resp.doc, "cursor", 0, INT64_MAX / 2,
+			 0) != BS_OK ||
+	    bs__wire_bool(&more, s->resp.doc, "more", 0) != BS_OK) {
+		bs__error_clear();
+		return 0;
+	}
+	if (!more || next == f->cursor)
+		return 0;
+	f->cursor = next;
+	f->limit = f->page;
+	return 1;
+}
+
 static void *fetch_run(void *arg)
 {
 	struct fetch *f = arg;
+	struct bs__resp trash[AHEAD + 2];
+	struct slot s;
+	int i, n, more = 1;
 
-	bs__resp_free(&f->done_with);
-	f->rc = bs__net_request(f->net, &f->resp, "GET", f->target, NULL, 1);
-	if (f->rc != BS_OK)
-		snprintf(f->msg, sizeof(f->msg), "%s", bs_last_error());
+	while (more) {
+		pthread_mutex_lock(&f->mu);
+		while (f->count == AHEAD && !f->stop)
+			pthread_cond_wait(&f->cv, &f->mu);
+		n = f->ntrash;
+		memcpy(trash, f->trash, (size_t)n * sizeof(trash[0]));
+		f->ntrash = 0;
+		if (f->stop) {
+			pthread_mutex_unlock(&f->mu);
+			break;
+		}
+		pthread_mutex_unlock(&f->mu);
+		for (i = 0; i < n; i++)
+			bs__resp_free(&trash[i]);
+		n = 0;
+		more = fetch_one(f, &s);
+		pthread_mutex_lock(&f->mu);
+		f->q[(f->head + f->count) % AHEAD] = s;
+		f->count++;
+		pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->mu);
+	}
+	for (i = 0; i < n; i++)
+		bs__resp_free(&trash[i]);
 	pthread_mutex_lock(&f->mu);
-	f->done = 1;
-	pthread_cond_signal(&f->cv);
+	f->ended = 1;
+	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
 	return NULL;
 }
 
-static int fetch_init(struct fetch *f)
+/* Start fetching at cursor, the first page of at most first changes and
+ * the others of at most page. */
+static int fetch_start(struct fetch *f, struct bs__round *r, int64_t cursor,
+		       unsigned first, unsigned page)
 {
 	pthread_condattr_t ca;
 	int ok;
 
 	memset(f, 0, sizeof(*f));
+	f->net = &r->net;
+	f->cursor = cursor;
+	f->limit = first;
+	f->page = page;
 	if (pthread_condattr_init(&ca) != 0)
 		return bs__error_code(BS_ENOMEM);
 	ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
@@ -1374,37 +1451,19 @@ static int fetch_init(struct fetch *f)
 		pthread_cond_destroy(&f->cv);
 		return bs__error_code(BS_ENOMEM);
 	}
+	f->running = pthread_create(&f->thread, NULL, fetch_run, f) == 0;
 	return BS_OK;
 }
 
-/* Fetch the page after cursor, of at most limit changes; done_with, if
- * not NULL, is a page no longer wanted (moved to the fetch). */
-static void fetch_start(struct fetch *f, struct bs__round *r, int64_t cursor,
-			unsigned limit, struct bs__resp *done_with)
-{
-	memset(&f->resp, 0, sizeof(f->resp));
-	memset(&f->done_with, 0, sizeof(f->done_with));
-	if (done_with != NULL) {
-		f->done_with = *done_with;
-		memset(done_with, 0, sizeof(*done_with));
-	}
-	f->net = &r->net;
-	f->rc = BS_OK;
-	f->done = 0;
-	snprintf(f->target, sizeof(f->target),
-		 "/v1/sync/pull?cursor=%lld&limit=%u", (long long)cursor,
-		 limit);
-	f->running = pthread_create(&f->thread, NULL, fetch_run, f) == 0;
-	if (!f->running)
-		fetch_run(f);
-}
-
-/* Whether the fetch has ended, waiting up to ms for it. */
+/* Whether a page (or the end of fetching) is there, waiting up to ms
+ * for it.  Without a thread, a page is always to be had. */
 static int fetch_ready(struct fetch *f, long ms)
 {
 	struct timespec until;
-	int done;
+	int ready;
 
+	if (!f->running)
+		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += ms / 1000;
 	until.tv_nsec += (ms % 1000) * 1000000L;
@@ -1413,33 +1472,82 @@ static int fetch_ready(struct fetch *f, long ms)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&f->mu);
-	while (!f->done &&
+	while (f->count == 0 && !f->ended &&
 	       pthread_cond_timedwait(&f->cv, &f->mu, &until) == 0)
 		;
-	done = f->done;
+	ready = f->count > 0 || f->ended;
 	pthread_mutex_unlock(&f->mu);
-	return done;
+	return ready;
 }
 
-/* The fetched answer, moved to *out (which the caller frees). */
-static int fetch_wait(struct fetch *f, struct bs__resp *out)
+/* The next page, moved to *out (which the caller frees), with what its
+ * answer taught about the hub's clock; only asked for while the pages
+ * so far said more follow. */
+static int fetch_wait(struct fetch *f, struct bs__resp *out,
+		      struct bs__hub_clock *clock)
 {
-	if (f->running)
-		pthread_join(f->thread, NULL);
-	f->running = 0;
-	*out = f->resp;
-	memset(&f->resp, 0, sizeof(f->resp));
-	return f->rc == BS_OK ? BS_OK : bs__error(f->rc, "%s", f->msg);
+	struct slot s;
+
+	memset(out, 0, sizeof(*out));
+	if (!f->running) {
+		fetch_one(f, &s);
+	} else {
+		pthread_mutex_lock(&f->mu);
+		while (f->count == 0 && !f->ended)
+			pthread_cond_wait(&f->cv, &f->mu);
+		if (f->count == 0) {
+			pthread_mutex_unlock(&f->mu);
+			return bs__error(BS_ENETWORK, "the hub's pages ended "
+					 "early");
+		}
+		s = f->q[f->head];
+		f->head = (f->head + 1) % AHEAD;
+		f->count--;
+		pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->mu);
+	}
+	*out = s.resp;
+	*clock = s.clock;
+	return s.rc == BS_OK ? BS_OK : bs__error(s.rc, "%s", s.msg);
 }
 
-/* Let go of the fetch; an answer still coming is not wanted. */
+/* Hand an applied page to the thread to free (or free it here). */
+static void fetch_trash(struct fetch *f, struct bs__resp *page)
+{
+	int kept = 0;
+
+	if (f->running) {
+		pthread_mutex_lock(&f->mu);
+		if (f->ntrash < (int)BS__ARRAY_LEN(f->trash)) {
+			f->trash[f->ntrash++] = *page;
+			kept = 1;
+		}
+		pthread_mutex_unlock(&f->mu);
+	}
+	if (!kept)
+		bs__resp_free(page);
+	memset(page, 0, sizeof(*page));
+}
+
+/* Stop fetching and let go of every page not taken; a request under
+ * way is finished first. */
 static void fetch_free(struct fetch *f)
 {
-	if (f->running)
+	int i;
+
+	if (f->running) {
+		pthread_mutex_lock(&f->mu);
+		f->stop = 1;
+		pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->mu);
 		pthread_join(f->thread, NULL);
-	f->running = 0;
-	bs__resp_free(&f->resp);
-	bs__resp_free(&f->done_with);
+		f->running = 0;
+	}
+	for (i = 0; i < f->count; i++)
+		bs__resp_free(&f->q[(f->head + i) % AHEAD].resp);
+	for (i = 0; i < f->ntrash; i++)
+		bs__resp_free(&f->trash[i]);
+	f->count = f->ntrash = 0;
 	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->mu);
 }
@@ -1503,16 +1611,14 @@ int bs__sync_pull(struct bs__round *r)
 {
 	struct page p;
 	struct fetch f;
-	struct bs__resp resp, prev;
+	struct bs__resp resp;
 	struct bs__hub_clock clock;
 	const cJSON *changes;
 	int64_t cursor, next;
 	int rc, more, have, stuck;
 
 	memset(&resp, 0, sizeof(resp));
-	memset(&prev, 0, sizeof(prev));
-	if ((rc = bs__ss_int(r->db, BS__SK_CURSOR, &cursor, &have)) != BS_OK ||
-	    (rc = fetch_init(&f)) != BS_OK)
+	if ((rc = bs__ss_int(r->db, BS__SK_CURSOR, &cursor, &have)) != BS_OK)
 		return rc;
 	memset(&p, 0, sizeof(p));
 	p.r = r;
@@ -1521,20 +1627,19 @@ int bs__sync_pull(struct bs__round *r)
 	 * with it: its commits need not wait for the disk (the store's
 	 * own writes, replies and answers, do). */
 	if ((rc = bs__sync_exec(p.db, "PRAGMA synchronous=NORMAL",
-				"apply pulled changes")) != BS_OK) {
-		fetch_free(&f);
+				"apply pulled changes")) != BS_OK)
 		return rc;
-	}
 	/* A store's first pull starts with a small page, so that applying
 	 * starts at once; later pulls are mostly one page, and one request
 	 * saves a round trip on a slow link. */
-	fetch_start(&f, r, cursor, cursor == 0 && r->o.page > FIRST_PAGE ?
-				   FIRST_PAGE : r->o.page, NULL);
+	if ((rc = fetch_start(&f, r, cursor,
+			      cursor == 0 && r->o.page > FIRST_PAGE ?
+			      FIRST_PAGE : r->o.page, r->o.page)) != BS_OK)
+		return restore_sync(&p, rc);
 	for (;;) {
-		bs__resp_free(&prev);
-		prev = resp;
-		memset(&resp, 0, sizeof(resp));
-		if ((rc = fetch_wait(&f, &resp)) != BS_OK)
+		/* The page before is applied: its text is no longer bound. */
+		fetch_trash(&f, &resp);
+		if ((rc = fetch_wait(&f, &resp, &clock)) != BS_OK)
 			break;
 		if (bs__wire_array(&changes, resp.doc, "changes",
 				   BS__WIRE_MAX_PAGE, 0) ||
@@ -1547,10 +1652,7 @@ int bs__sync_pull(struct bs__round *r)
 		}
 		if ((rc = check_page(changes, cursor, next)) != BS_OK)
 			break;
-		clock = r->net.clock;
 		stuck = more && next == cursor;
-		if (more && !stuck)
-			fetch_start(&f, r, next, r->o.page, &prev);
 		if ((!p.open && (rc = batch_begin(&p)) != BS_OK) ||
 		    (rc = batch_add(&p, changes, next, &clock)) != BS_OK)
 			break;
@@ -1580,7 +1682,6 @@ int bs__sync_pull(struct bs__round *r)
 	stmts_free(&p);
 	bs__free(p.fts_trigger[0]);
 	bs__free(p.fts_trigger[1]);
-	bs__resp_free(&prev);
 	bs__resp_free(&resp);
 	return rc;
 }
