@@ -964,6 +964,88 @@ static void pull_all(struct device *d, int64_t cursor, const char *id,
 	*end = cursor;
 }
 
+/* The change of ticket id in a pull page for d from cursor (asserting
+ * it is there); the page's cursor in *end.  Freed with the reply. */
+static const cJSON *change_of(struct reply *r, struct device *d,
+			      int64_t cursor, const char *id, int64_t *end)
+{
+	char target[128];
+	const cJSON *ch, *found = NULL;
+
+	snprintf(target, sizeof(target), "/v1/sync/pull?cursor=%lld&limit=1000",
+		 (long long)cursor);
+	request(r, d, SIGN, "GET", target, NULL, 0, NULL);
+	expect(r, 200, NULL, NULL);
+	cJSON_ArrayForEach(ch, cJSON_GetObjectItem(r->doc, "changes")) {
+		const cJSON *t = cJSON_GetObjectItem(ch, "ticket");
+
+		if (t != NULL && strcmp(str(t, "id"), id) == 0)
+			found = ch;
+	}
+	assert_non_null(found);
+	*end = (int64_t)cJSON_GetObjectItem(r->doc, "cursor")->valuedouble;
+	return found;
+}
+
+/* A ticket's change carries its customer and the customer's archive when
+ * the device may not have them (the ticket newly in scope, or the
+ * customer changed since the cursor), and not otherwise; numbers come
+ * through as the integers they are. */
+static void test_hub__pull_customer_when_new(void **st)
+{
+	struct reply r;
+	const cJSON *ch, *t, *cu, *ar;
+	int64_t end, end2;
+
+	(void)st;
+	ch = change_of(&r, &manager, 0, T1, &end);
+	t = cJSON_GetObjectItem(ch, "ticket");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(ch, "whole")));
+	assert_true(cJSON_IsNumber(cJSON_GetObjectItem(t, "t0_ms")));
+	assert_true(cJSON_GetObjectItem(t, "t0_ms")->valuedouble ==
+		    1795000000000.0);
+	assert_true(cJSON_GetObjectItem(t, "version")->valuedouble >= 1);
+	cu = cJSON_GetObjectItem(ch, "customer");
+	assert_non_null(cu);
+	assert_string_equal(str(cu, "id"), "C-1");
+	assert_string_equal(str(cu, "phone_masked"), "138****1234");
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(cu, "segment")));
+	assert_null(cJSON_GetObjectItem(cu, "seq"));
+	ar = cJSON_GetObjectItem(ch, "archive");
+	assert_int_equal(cJSON_GetArraySize(ar), 1);
+	assert_string_equal(str(cJSON_GetArrayItem(ar, 0), "id"), "A-1");
+	assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(ar, 0),
+					"received_ms")->valuedouble ==
+		    1700000000000.0);
+	reply_free(&r);
+	/* A ticket without a customer carries none. */
+	ch = change_of(&r, &manager, 0, T2, &end2);
+	assert_null(cJSON_GetObjectItem(ch, "customer"));
+	assert_null(cJSON_GetObjectItem(ch, "archive"));
+	reply_free(&r);
+
+	/* The staff member adds a note: T1 changes, its customer and its
+	 * scope do not, so the manager's next page carries the ticket and
+	 * the new entry alone. */
+	{
+		char *o = op(&staff, "activity", "append",
+			     "01890a5d-ac96-774b-bcce-b302099ae9c1", T1,
+			     "{\"kind\":\"customer_reply\",\"body\":\"n\"}",
+			     1);
+
+		expect_result(push1(&r, &staff, o), "applied", NULL);
+		reply_free(&r);
+		free(o);
+	}
+	ch = change_of(&r, &manager, end, T1, &end2);
+	assert_false(cJSON_IsTrue(cJSON_GetObjectItem(ch, "whole")));
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(ch,
+							"activities")), 1);
+	assert_null(cJSON_GetObjectItem(ch, "customer"));
+	assert_null(cJSON_GetObjectItem(ch, "archive"));
+	reply_free(&r);
+}
+
 static void test_hub__pull_scope_paging_and_drop(void **st)
 {
 	int tickets, drops, pages;
@@ -1370,6 +1452,7 @@ int main(void)
 		cmocka_unit_test(test_hub__push_rejections),
 		cmocka_unit_test(test_hub__push_batch_all_or_nothing),
 		cmocka_unit_test(test_hub__free_text_last_writer_wins),
+		cmocka_unit_test(test_hub__pull_customer_when_new),
 		cmocka_unit_test(test_hub__pull_scope_paging_and_drop),
 		cmocka_unit_test(test_hub__reply_after_close_kept),
 		cmocka_unit_test(test_hub__walk_in_contact),
