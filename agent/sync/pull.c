@@ -5,7 +5,7 @@
  * transaction takes the pages already at hand, see batch_begin): a cut
  * link or a killed process leaves either the pages and their cursor or
  * neither, and the next round asks again from where the store says it
- * stopped.  The next page is fetched while one is applied.  The cursor
+ * stopped.  Pages are fetched ahead while one is applied.  The cursor
  * never goes backwards, and a page whose changes are not after the
  * cursor is refused whole.
  *
