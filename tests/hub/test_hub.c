@@ -1341,13 +1341,22 @@ static void test_hub__pull_page_byte_budget(void **st)
 		assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(r.doc,
 			"changes")) >= 1);
 		assert_true(page_cursor(&r) > cursor);
+		/* The cursor is the page's last change. */
+		ch = cJSON_GetArrayItem(cJSON_GetObjectItem(r.doc, "changes"),
+			cJSON_GetArraySize(cJSON_GetObjectItem(r.doc,
+							       "changes")) - 1);
+		assert_int_equal(page_cursor(&r),
+			(int64_t)cJSON_GetObjectItem(ch, "seq")->valuedouble);
 		cursor = page_cursor(&r);
 		more = page_more(&r);
 		reply_free(&r);
 		assert_true(++pages < 100);
 	}
-	/* The first page was cut by size, not by count. */
-	assert_true(in_first > 1 && in_first < BIG_N);
+	/* The first page was cut by size, not by count, and at the change
+	 * that passed the budget: each change is 200,000 bytes of
+	 * transcript and less than 2,000 of the rest, so 20 stay under 4
+	 * MiB and the 21st passes it. */
+	assert_int_equal(in_first, 21);
 	assert_true(pages >= 2);
 	for (i = 0; i < BIG_N; i++)
 		assert_int_equal(seen[i], 1);
@@ -1409,6 +1418,220 @@ static void test_hub__pull_change_over_budget_alone(void **st)
 	reply_free(&r);
 }
 
+/*
+ * What a pull page says, member for member.  Three tickets of BR01 share
+ * customer C-X (two archive entries, the earlier-received one with the
+ * later id), one has no customer, one names a customer the hub does not
+ * have.  The first page brings them whole: every activity, in the order
+ * the hub took them (which is neither their ids' nor their clocks'),
+ * the customer and its archive where there is one.  After that a change
+ * brings only the activities taken since the cursor, and the customer
+ * only if it changed since; a ticket reassigned is whole again.
+ */
+#define EX_ID "01890a5d-ac96-774b-bcce-b3020d0000"
+#define EX_ACT "01890a5d-ac96-774b-bcce-b3020d0100"
+
+/* The changes of a page as compact JSON, with what differs from run to
+ * run checked and then zeroed: change numbers (after cursor, rising,
+ * the last the page's cursor) and the times of the import. */
+static char *page_text(const struct reply *r, int64_t cursor)
+{
+	cJSON *changes = cJSON_GetObjectItem(r->doc, "changes"), *ch;
+	int64_t prev = cursor, seq;
+	char *text;
+
+	assert_false(page_more(r));
+	cJSON_ArrayForEach(ch, changes) {
+		cJSON *t = cJSON_GetObjectItem(ch, "ticket");
+		static const char *const clock[] = { "created_ms",
+						     "updated_ms", NULL };
+		int k;
+
+		seq = (int64_t)cJSON_GetObjectItem(ch, "seq")->valuedouble;
+		assert_true(seq > prev);
+		prev = seq;
+		cJSON_ReplaceItemInObject(ch, "seq", cJSON_CreateNumber(0));
+		for (k = 0; t != NULL && clock[k] != NULL; k++) {
+			assert_true(cJSON_GetObjectItem(t, clock[k])
+					    ->valuedouble > 1.7e12);
+			cJSON_ReplaceItemInObject(t, clock[k],
+						  cJSON_CreateNumber(0));
+		}
+	}
+	assert_int_equal(page_cursor(r), prev);
+	text = cJSON_PrintUnformatted(changes);
+	assert_non_null(text);
+	return text;
+}
+
+static void expect_page(struct device *d, int64_t *cursor,
+			const char *want)
+{
+	struct reply r;
+	char *text;
+
+	pull_page(&r, d, *cursor, BS__WIRE_MAX_PAGE);
+	text = page_text(&r, *cursor);
+	/* The whole text, which cmocka's messages would cut short. */
+	if (strcmp(text, want) != 0)
+		fprintf(stderr, "page after %lld:\n%s\nwanted:\n%s\n",
+			(long long)*cursor, text, want);
+	assert_true(strcmp(text, want) == 0);
+	*cursor = page_cursor(&r);
+	free(text);
+	reply_free(&r);
+}
+
+/* An imported ticket of BR01 for s1, of customer cid (may be NULL). */
+static void put_ex_ticket(FILE *f, int n, const char *cid)
+{
+	fprintf(f, "{\"type\":\"ticket\",\"id\":\"" EX_ID "%02d\","
+		"\"ref\":\"VOC-X%d\",\"channel\":\"app\",\"status\":"
+		"\"dispatched\",\"subject\":\"s%d\",\"branch\":\"BR01\","
+		"\"assignee\":\"s1\",\"t0_ms\":1795000000%03d", n, n, n, n);
+	if (cid != NULL)
+		fprintf(f, ",\"customer_id\":\"%s\"", cid);
+	fputs("}\n", f);
+}
+
+/* An imported note n on ticket t, at device time ms. */
+static void put_ex_note(FILE *f, int n, int t, int64_t ms)
+{
+	fprintf(f, "{\"type\":\"activity\",\"id\":\"" EX_ACT "%02d\","
+		"\"ticket_id\":\"" EX_ID "%02d\",\"kind\":\"internal_note\","
+		"\"body\":\"note %d\",\"author\":\"s1\",\"device_time_ms\":"
+		"%lld,\"hub_time_ms\":%lld}\n", n, t, n, (long long)ms,
+		(long long)ms + 5);
+}
+
+static void put_ex_customer(FILE *f)
+{
+	fputs("{\"type\":\"customer\",\"id\":\"C-X\",\"name_masked\":"
+	      "\"李*\",\"phone_masked\":\"139****0000\",\"branch\":\"BR01\"}\n",
+	      f);
+}
+
+/* C-X and its archive as a change carries them. */
+#define EX_CUSTOMER ",\"customer\":{\"id\":\"C-X\",\"name_masked\":" \
+	"\"李*\",\"phone_masked\":\"139****0000\",\"id_number_masked\":" \
+	"null,\"segment\":null,\"branch\":\"BR01\"},\"archive\":[{\"id\":" \
+	"\"A-X2\",\"ticket_id\":null,\"ticket_ref\":null,\"channel\":null," \
+	"\"category_code\":null,\"summary\":null,\"outcome\":null," \
+	"\"branch\":null,\"received_ms\":1700000001000,\"closed_ms\":null}," \
+	"{\"id\":\"A-X1\",\"ticket_id\":\"T-old1\",\"ticket_ref\":" \
+	"\"VOC-OLD1\",\"channel\":\"phone\",\"category_code\":\"CARD\"," \
+	"\"summary\":\"later\",\"outcome\":\"done\",\"branch\":\"BR01\"," \
+	"\"received_ms\":1700000002000,\"closed_ms\":1700000009000}]"
+
+/* Append to the expected page at *p: the change of ticket n (customer
+ * cid or NULL, assignee who, version v) with notes (their numbers,
+ * ending in 0, each on ticket n at its put_ex_note time), whole or not,
+ * with C-X or not. */
+static void want_change(char **p, int n, const char *cid, const char *who,
+			int v, const int *notes, int whole, int customer)
+{
+	int k;
+
+	*p += sprintf(*p, "%s{\"seq\":0,\"kind\":\"ticket\",\"ticket\":{"
+		"\"id\":\"" EX_ID "%02d\",\"ref\":\"VOC-X%d\",\"external_ref\":"
+		"null,\"customer_id\":%s%s%s,\"channel\":\"app\","
+		"\"category_code\":null,\"risk_class\":null,\"priority\":"
+		"\"normal\",\"status\":\"dispatched\",\"subject\":\"s%d\","
+		"\"description\":null,\"transcript\":null,\"outcome\":null,"
+		"\"branch\":\"BR01\",\"assignee\":\"%s\",\"merged_into\":null,"
+		"\"sla_profile\":null,\"t0_ms\":1795000000%03d,"
+		"\"created_ms\":0,\"updated_ms\":0,\"first_response_ms\":null,"
+		"\"paused_ms_total\":0,\"paused_since_ms\":null,"
+		"\"extension_level\":0,\"closed_ms\":null,\"review\":0,"
+		"\"version\":%d},\"activities\":[", (*p)[-1] == '[' ? "" : ",",
+		n, n, cid ? "\"" : "", cid ? cid : "null", cid ? "\"" : "", n,
+		who, n, v);
+	for (k = 0; notes[k] != 0; k++) {
+		char hlc[BS__HLC_TEXT_LEN + 1];
+		long long ms = 1795000000000LL + notes[k] * 1000LL;
+
+		bs__hlc_format(hlc, bs__hlc_make((uint64_t)ms, 0));
+		*p += sprintf(*p, "%s{\"id\":\"" EX_ACT "%02d\",\"kind\":"
+			"\"internal_note\",\"visibility\":\"internal\","
+			"\"body\":\"note %d\",\"author\":\"s1\","
+			"\"device_id\":null,\"hlc\":\"%s\",\"from_status\":"
+			"null,\"to_status\":null,\"detail\":null,"
+			"\"device_time_ms\":%lld,"
+			"\"hub_time_ms\":%lld}", k ? "," : "", notes[k],
+			notes[k], hlc, ms, ms + 5);
+	}
+	*p += sprintf(*p, "],\"whole\":%s%s}", whole ? "true" : "false",
+		      customer ? EX_CUSTOMER : "");
+}
+
+static void test_hub__pull_page_members(void **st)
+{
+	static const int none[] = { 0 }, n321[] = { 3, 2, 1, 0 },
+			 n4[] = { 4, 0 }, n5[] = { 5, 0 }, n7[] = { 7, 0 },
+			 n8[] = { 8, 0 }, n86[] = { 8, 6, 0 };
+	char path[700], want[16384], *p;
+	int64_t cursor;
+	FILE *f;
+
+	(void)st;
+	cursor = pull_to_end(&manager, 0);
+	f = import_begin(path, sizeof(path), "members1.jsonl");
+	put_ex_customer(f);
+	fputs("{\"type\":\"archive\",\"id\":\"A-X1\",\"customer_id\":\"C-X\","
+	      "\"ticket_id\":\"T-old1\",\"ticket_ref\":\"VOC-OLD1\","
+	      "\"channel\":\"phone\",\"received_ms\":1700000002000,"
+	      "\"closed_ms\":1700000009000,\"category\":\"CARD\","
+	      "\"summary\":\"later\",\"outcome\":\"done\","
+	      "\"branch\":\"BR01\"}\n", f);
+	fputs("{\"type\":\"archive\",\"id\":\"A-X2\",\"customer_id\":\"C-X\","
+	      "\"received_ms\":1700000001000}\n", f);
+	put_ex_ticket(f, 1, "C-X");
+	put_ex_ticket(f, 2, NULL);
+	put_ex_ticket(f, 3, "C-X");
+	put_ex_ticket(f, 4, "C-NOT-HERE");
+	/* Taken in this order: ids and clocks both falling. */
+	put_ex_note(f, 3, 1, 1795000003000);
+	put_ex_note(f, 2, 1, 1795000002000);
+	put_ex_note(f, 1, 1, 1795000001000);
+	put_ex_note(f, 8, 3, 1795000008000);
+	import_end(f, path);
+	p = strcpy(want, "[") + 1;
+	want_change(&p, 2, NULL, "s1", 1, none, 1, 0);
+	want_change(&p, 4, "C-NOT-HERE", "s1", 1, none, 1, 0);
+	want_change(&p, 1, "C-X", "s1", 1, n321, 1, 1);
+	want_change(&p, 3, "C-X", "s1", 1, n8, 1, 1);
+	strcpy(p, "]");
+	expect_page(&manager, &cursor, want);
+
+	/* Notes on tickets 2 and 1 after C-X changed: each change has its
+	 * new note alone; ticket 1 brings C-X again, ticket 2 has none. */
+	f = import_begin(path, sizeof(path), "members2.jsonl");
+	put_ex_customer(f);
+	put_ex_note(f, 4, 2, 1795000004000);
+	put_ex_note(f, 5, 1, 1795000005000);
+	import_end(f, path);
+	p = strcpy(want, "[") + 1;
+	want_change(&p, 2, NULL, "s1", 1, n4, 0, 0);
+	want_change(&p, 1, "C-X", "s1", 1, n5, 0, 1);
+	strcpy(p, "]");
+	expect_page(&manager, &cursor, want);
+
+	/* A note on ticket 3, one on ticket 2, then ticket 3 reassigned:
+	 * ticket 2 has its note alone and no customer, ticket 3 is whole
+	 * again, its older note, customer and all. */
+	f = import_begin(path, sizeof(path), "members3.jsonl");
+	put_ex_note(f, 6, 3, 1795000006000);
+	put_ex_note(f, 7, 2, 1795000007000);
+	import_end(f, path);
+	assert_int_equal(hub_cmd(NULL, 0, "assign --dir %s " EX_ID "03 "
+				 "--branch BR01 --staff s2", dir), 0);
+	p = strcpy(want, "[") + 1;
+	want_change(&p, 2, NULL, "s1", 1, n7, 0, 0);
+	want_change(&p, 3, "C-X", "s2", 2, n86, 1, 1);
+	strcpy(p, "]");
+	expect_page(&manager, &cursor, want);
+}
+
 static void test_hub__history_export(void **st)
 {
 	char line[256];
@@ -1458,6 +1681,7 @@ int main(void)
 		cmocka_unit_test(test_hub__walk_in_contact),
 		cmocka_unit_test(test_hub__pull_page_byte_budget),
 		cmocka_unit_test(test_hub__pull_change_over_budget_alone),
+		cmocka_unit_test(test_hub__pull_page_members),
 		cmocka_unit_test(test_hub__history_export),
 		cmocka_unit_test(test_hub__revoked),
 	};
