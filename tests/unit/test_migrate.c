@@ -864,6 +864,147 @@ static void test_migrate__search_short_queries_fall_back(void **state)
 	sqlite3_close(db);
 }
 
+/* Whether the program SQLite compiles for sql uses opcode op. */
+static int uses_opcode(sqlite3 *db, const char *sql, const char *op)
+{
+	sqlite3_stmt *st = NULL;
+	char buf[1200];
+	int found = 0;
+
+	snprintf(buf, sizeof(buf), "EXPLAIN %s", sql);
+	if (sqlite3_prepare_v2(db, buf, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", buf, sqlite3_errmsg(db));
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (strcmp((const char *)sqlite3_column_text(st, 1), op) == 0)
+			found = 1;
+	sqlite3_finalize(st);
+	return found;
+}
+
+#define TICKET_INSERT                                                      \
+	"INSERT INTO ticket (id, customer_id, channel, risk_class, "        \
+	"priority, status, t0_ms, created_ms, updated_ms) VALUES (?1, "      \
+	"'c1', ?2, ?3, ?4, 'received', 1, 1, 1)"
+
+/*
+ * Version 4: the ticket's CHECKs of fixed sets accept every value of
+ * their set (and a NULL risk class) and nothing else, and checking them
+ * builds no temporary b-tree, which an IN list of three values or more
+ * does for every row written.
+ */
+static void test_migrate__ticket_sets_are_checked_by_comparison(void **state)
+{
+	static const char *channels[] = { "phone",  "app",    "branch",
+					  "online", "social", "regulator" };
+	static const char *risks[] = { "personnel_service", "product_dispute",
+				       "operational_risk", "system_fault",
+				       "regulator_inquiry" };
+	static const char *bad[] = { "''", "'Phone'", "'phone '", "'fax'",
+				     "'URGENT'", "1" };
+	sqlite3 *db = open_latest();
+	char sql[400];
+	size_t i;
+
+	(void)state;
+	assert_false(uses_opcode(db, TICKET_INSERT, "OpenEphemeral"));
+	add_ticket(db, T1, "x");
+	for (i = 0; i < BS__ARRAY_LEN(channels); i++) {
+		snprintf(sql, sizeof(sql), "UPDATE ticket SET channel = '%s'",
+			 channels[i]);
+		must(db, sql);
+	}
+	for (i = 0; i < BS__ARRAY_LEN(risks); i++) {
+		snprintf(sql, sizeof(sql),
+			 "UPDATE ticket SET risk_class = '%s'", risks[i]);
+		must(db, sql);
+	}
+	must(db, "UPDATE ticket SET risk_class = NULL");
+	for (i = 0; i < BS__ARRAY_LEN(bad); i++) {
+		snprintf(sql, sizeof(sql), "UPDATE ticket SET channel = %s",
+			 bad[i]);
+		refused(db, sql);
+		snprintf(sql, sizeof(sql),
+			 "UPDATE ticket SET risk_class = %s", bad[i]);
+		refused(db, sql);
+		snprintf(sql, sizeof(sql), "UPDATE ticket SET priority = %s",
+			 bad[i]);
+		refused(db, sql);
+	}
+	refused(db, "UPDATE ticket SET channel = NULL");
+	refused(db, "UPDATE ticket SET priority = NULL");
+	assert_int_equal(num(db, "SELECT count(*) FROM ticket WHERE "
+				 "channel = 'regulator' AND risk_class IS NULL"),
+			 1);
+	sqlite3_close(db);
+}
+
+/*
+ * A version 3 store keeps its tickets through the rebuild of version 4:
+ * every column and rid, the full-text index (found, and kept in step by
+ * the triggers), the indexes, and the timeline's reference to them.
+ */
+static void test_migrate__version_3_tickets_survive(void **state)
+{
+	struct bs__embedded buf[1000];
+	static const char *indexes[] = {
+		"ticket_queue_resolution", "ticket_queue_first_response",
+		"ticket_by_assignee",      "ticket_by_branch",
+		"ticket_by_customer",      "ticket_dirty",
+	};
+	sqlite3 *db = open_mem();
+	char before[400], after[400];
+	const char *row = "SELECT group_concat(quote(rid) || quote(id) || "
+			  "quote(channel) || quote(risk_class) || "
+			  "quote(priority) || quote(description) || "
+			  "quote(assignee) || quote(first_response_due_ms), "
+			  "'|') FROM (SELECT * FROM ticket ORDER BY rid)";
+	size_t i;
+
+	(void)state;
+	assert_true(bs__migrate_latest(bs__migrations) >= 4);
+	assert_int_equal(bs__migrate(db, prefix(buf, bs__migrations, 3)),
+			 BS_OK);
+	assert_false(uses_opcode(db, "SELECT 1", "OpenEphemeral"));
+	assert_true(uses_opcode(db, TICKET_INSERT, "OpenEphemeral"));
+	add_ticket(db, T1, "客户投诉信用卡年费扣款");
+	add_ticket(db, T2, "ATM swallowed the card");
+	must(db, "UPDATE ticket SET risk_class = 'system_fault', priority = "
+		 "'urgent', assignee = 's1', first_response_due_ms = 5000 "
+		 "WHERE id = '" T2 "'");
+	must(db, "DELETE FROM ticket WHERE id = '" T1 "'");
+	add_ticket(db, T1, "客户投诉信用卡年费扣款");
+	add_note(db, A1, T1, "Customer called back about the refund");
+	text(db, row, before, sizeof(before));
+
+	assert_int_equal(bs__migrate(db, bs__migrations), BS_OK);
+	assert_true(version(db) >= 4);
+	assert_false(uses_opcode(db, TICKET_INSERT, "OpenEphemeral"));
+	assert_string_equal(text(db, row, after, sizeof(after)), before);
+	for (i = 0; i < BS__ARRAY_LEN(indexes); i++)
+		if (!has_object(db, "index", indexes[i]))
+			fail_msg("index %s is missing", indexes[i]);
+	assert_int_equal(num(db, "SELECT count(*) FROM ticket INDEXED BY "
+				 "ticket_by_assignee WHERE assignee = 's1'"),
+			 1);
+	assert_int_equal(fts_count(db, "ticket", "年费扣款"), 1);
+	assert_int_equal(fts_count(db, "activity", "called back"), 1);
+	/* The triggers follow the rebuilt table. */
+	must(db, "UPDATE ticket SET description = 'card kept by the ATM' "
+		 "WHERE id = '" T1 "'");
+	assert_int_equal(fts_count(db, "ticket", "年费扣款"), 0);
+	assert_int_equal(fts_count(db, "ticket", "kept by"), 1);
+	fts_consistent(db);
+	/* The timeline still needs its ticket. */
+	must(db, "BEGIN");
+	add_note(db, A2, "01900000-0000-7000-8000-0000000000ff", "orphan");
+	assert_int_equal(run(db, "COMMIT") & 0xff, SQLITE_CONSTRAINT);
+	must(db, "ROLLBACK");
+	assert_int_equal(num(db, "SELECT count(*) FROM pragma_integrity_check "
+				 "WHERE integrity_check <> 'ok'"),
+			 0);
+	sqlite3_close(db);
+}
+
 static void test_migrate__enums_and_ids_are_checked(void **state)
 {
 	sqlite3 *db = open_latest();
@@ -1022,6 +1163,9 @@ int main(void)
 		cmocka_unit_test(test_migrate__search_finds_words_in_activity),
 		cmocka_unit_test(test_migrate__search_short_queries_fall_back),
 		cmocka_unit_test(test_migrate__enums_and_ids_are_checked),
+		cmocka_unit_test(
+			test_migrate__ticket_sets_are_checked_by_comparison),
+		cmocka_unit_test(test_migrate__version_3_tickets_survive),
 		cmocka_unit_test(test_migrate__outbox_numbers_and_forgets),
 		cmocka_unit_test(test_migrate__conflicts_outlive_their_ticket),
 	};
