@@ -117,8 +117,19 @@ static enum MHD_Result send_doc(struct MHD_Connection *con,
 	int deflate = ae != NULL && strstr(ae, "deflate") != NULL;
 	enum MHD_Result ok;
 
-	if (rs->doc == NULL ||
-	    bs__wire_encode(&buf, &len, rs->doc, deflate) != BS_OK) {
+	if (rs->body != NULL && !deflate) {
+		buf = (uint8_t *)rs->body;
+		len = rs->body_len;
+		rs->body = NULL;
+	} else if (rs->body != NULL) {
+		if (bs__wire_deflate(&buf, &len, rs->body, rs->body_len) !=
+		    BS_OK)
+			buf = NULL;
+	} else if (rs->doc != NULL &&
+		   bs__wire_encode(&buf, &len, rs->doc, deflate) != BS_OK) {
+		buf = NULL;
+	}
+	if (buf == NULL) {
 		static const char oom[] = "{\"v\":1,\"error\":\"no_memory\","
 					  "\"message\":\"out of memory\"}";
 
@@ -224,7 +235,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con,
 	struct bs_hub *h = cls;
 	struct req_ctx *x = *con_cls;
 	struct bs_hub_req rq;
-	struct bs_hub_resp rs = { 0, NULL };
+	struct bs_hub_resp rs = { 0, NULL, NULL, 0 };
 	struct bs__wire_fault f = { 0, NULL };
 	const char *vh, *q;
 	char path[1024];
@@ -318,6 +329,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con,
 send:
 	ok = send_doc(con, &rs);
 	cJSON_Delete(rs.doc);
+	bs__free(rs.body);
 	return ok;
 }
 

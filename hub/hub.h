@@ -78,6 +78,9 @@ struct bs_hub_device {
 struct bs_hub_resp {
 	int status;
 	cJSON *doc;
+	/* Or the document already written as text (bs__malloc'd). */
+	char *body;
+	size_t body_len;
 };
 
 /*

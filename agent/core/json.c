@@ -112,11 +112,10 @@ int bs__json_int(const cJSON *j, int64_t min, int64_t max, int64_t *out)
 }
 
 /*
- * The bytes s takes printed as a JSON string, quotes included.  cJSON
- * writes a quote, a backslash and \b \f \n \r \t as two bytes, the other
- * control characters as six (\u001b), everything else as it is: a
- * transcript of control characters prints six times its length, enough
- * to take a page past what a device inflates if they were not counted.
+ * The bytes s takes printed as a JSON string, quotes included, escaped
+ * as cJSON escapes it (and bs__jw_str() too): a quote, a backslash and
+ * \b \f \n \r \t as two bytes, the other control characters as six
+ * (\u001b), everything else as it is.
  */
 static size_t string_size(const char *s)
 {
@@ -138,27 +137,153 @@ static size_t string_size(const char *s)
 	return n;
 }
 
-size_t bs__json_size(const cJSON *o)
-{
-	const cJSON *c;
-	size_t n;
+/* --- writing text directly ------------------------------------------- */
 
-	if (o == NULL)
+/* Room for n more bytes and the NUL; 0 once failed. */
+static int jw_room(struct bs__jw *w, size_t n)
+{
+	size_t cap;
+	char *nb;
+
+	if (w->failed)
 		return 0;
-	if (cJSON_IsRaw(o))
-		return o->valuestring ? strlen(o->valuestring) : 0;
-	if (cJSON_IsString(o))
-		return string_size(o->valuestring);
-	/* The widest number cJSON prints: -1.2345678901234567e-308. */
-	if (cJSON_IsNumber(o))
-		return 24;
-	if (!cJSON_IsArray(o) && !cJSON_IsObject(o))
-		return 5; /* null, true, false */
-	n = 2;
-	for (c = o->child; c != NULL; c = c->next) {
-		n += bs__json_size(c) + 1;
-		if (c->string != NULL)
-			n += string_size(c->string) + 1;
+	if (w->len + n + 1 <= w->cap)
+		return 1;
+	cap = w->cap ? w->cap : 4096;
+	while (cap < w->len + n + 1) {
+		if (cap > SIZE_MAX / 2) {
+			w->failed = 1;
+			return 0;
+		}
+		cap *= 2;
 	}
-	return n;
+	if ((nb = bs__realloc(w->buf, cap)) == NULL) {
+		w->failed = 1;
+		return 0;
+	}
+	w->buf = nb;
+	w->cap = cap;
+	return 1;
+}
+
+void bs__jw_raw(struct bs__jw *w, const char *s, size_t n)
+{
+	if (!jw_room(w, n))
+		return;
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len] = '\0';
+}
+
+/*
+ * Whether any of the n bytes at s must be escaped in a JSON string (a
+ * quote, a backslash, a control character), eight bytes at a time: a
+ * byte below 0x20, or equal to '"' or '\\' once XORed to zero, borrows
+ * into its own top bit, and only a true match starts a borrow.
+ */
+static int has_escape(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v, q, b;
+
+		memcpy(&v, s + i, 8);
+		q = v ^ (ones * '"');
+		b = v ^ (ones * '\\');
+		if ((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) |
+		     ((b - ones) & ~b)) & highs)
+			return 1;
+	}
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == '"' || c == '\\')
+			return 1;
+	}
+	return 0;
+}
+
+void bs__jw_str(struct bs__jw *w, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p;
+	size_t n;
+	char *o;
+
+	if (s == NULL) {
+		bs__jw_raw(w, "null", 4);
+		return;
+	}
+	n = strlen(s);
+	if (!has_escape(s, n)) {
+		/* Nothing to escape: the common case, copied whole. */
+		if (!jw_room(w, n + 2))
+			return;
+		o = w->buf + w->len;
+		*o = '"';
+		memcpy(o + 1, s, n);
+		o[n + 1] = '"';
+		o[n + 2] = '\0';
+		w->len += n + 2;
+		return;
+	}
+	if (!jw_room(w, string_size(s)))
+		return;
+	o = w->buf + w->len;
+	*o++ = '"';
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		switch (*p) {
+		case '"': *o++ = '\\'; *o++ = '"'; break;
+		case '\\': *o++ = '\\'; *o++ = '\\'; break;
+		case '\b': *o++ = '\\'; *o++ = 'b'; break;
+		case '\f': *o++ = '\\'; *o++ = 'f'; break;
+		case '\n': *o++ = '\\'; *o++ = 'n'; break;
+		case '\r': *o++ = '\\'; *o++ = 'r'; break;
+		case '\t': *o++ = '\\'; *o++ = 't'; break;
+		default:
+			if (*p < 0x20) {
+				memcpy(o, "\\u00", 4);
+				o[4] = hex[*p >> 4];
+				o[5] = hex[*p & 15];
+				o += 6;
+			} else {
+				*o++ = (char)*p;
+			}
+		}
+	}
+	*o++ = '"';
+	*o = '\0';
+	w->len = (size_t)(o - w->buf);
+}
+
+void bs__jw_int(struct bs__jw *w, int64_t v)
+{
+	char t[24], *e = t + sizeof(t), *p = e;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	bs__jw_raw(w, p, (size_t)(e - p));
+}
+
+void bs__jw_key(struct bs__jw *w, int *first, const char *k)
+{
+	if (!*first)
+		bs__jw_raw(w, ",", 1);
+	*first = 0;
+	bs__jw_str(w, k);
+	bs__jw_raw(w, ":", 1);
+}
+
+void bs__jw_free(struct bs__jw *w)
+{
+	bs__free(w->buf);
+	memset(w, 0, sizeof(*w));
 }

@@ -51,14 +51,28 @@ int bs__json_push(cJSON *a, cJSON *v);
 int bs__json_print(char **out, const cJSON *o);
 
 /*
- * About how many bytes o takes printed compactly, without printing it:
- * strings and keys at their length with quotes and escapes, a number at
- * 24 (the widest cJSON prints), the punctuation between.  Never less
- * than the printed size: more by a byte per member, and by what each
- * number falls short of 24.  One pass over the text, no allocation.
- * Cannot fail.
+ * A document written as text straight into a growing buffer, for one too
+ * large to build as a tree first (a pull page holds tens of thousands
+ * of members; building, printing and freeing the tree cost the hub more
+ * than reading the rows).  The text is what bs__json_print() prints for
+ * the same members: strings escaped as cJSON escapes them, integers in
+ * decimal.  After a failed allocation every call is a no-op and failed
+ * stays set, so a writer checks once at the end.
  */
-size_t bs__json_size(const cJSON *o);
+struct bs__jw {
+	char *buf;      /* NUL-terminated while not failed; bs__malloc'd */
+	size_t len, cap;
+	int failed;
+};
+
+/* Raw text, as it is (punctuation, a member already valid JSON). */
+void bs__jw_raw(struct bs__jw *w, const char *s, size_t n);
+/* s as a JSON string; NULL as null. */
+void bs__jw_str(struct bs__jw *w, const char *s);
+void bs__jw_int(struct bs__jw *w, int64_t v);
+/* A member's key: a comma first unless *first (then cleared). */
+void bs__jw_key(struct bs__jw *w, int *first, const char *k);
+void bs__jw_free(struct bs__jw *w);
 
 /*
  * j as an integer: a JSON number with no fraction between min and max.

@@ -650,57 +650,100 @@ static void test_wire__out_of_memory(void **st)
 
 /* The size estimate a pull page is cut by: never below the printed
  * size, and not far above it. */
-static void test_wire__json_size(void **state)
+/*
+ * The text writer (struct bs__jw) prints what cJSON prints for the same
+ * members: strings with and without escapes, null, integers at both
+ * ends of the range a page carries; and after a failed allocation it
+ * stops, says so, and leaks nothing.
+ */
+static void test_wire__json_writer(void **state)
 {
-	static const char *const docs[] = {
-		"{}",
-		"[]",
-		"{\"a\":null,\"b\":true,\"c\":false}",
-		"{\"seq\":1795000000000,\"n\":-3,\"x\":0.5}",
-		"{\"changes\":[{\"seq\":12,\"kind\":\"ticket\","
-		"\"ticket\":{\"subject\":\"ATM 吞卡，客户要求退还\","
-		"\"description\":null},\"activities\":[{\"id\":\"x\","
-		"\"body\":\"已电话联系客户\"}]}],\"more\":true}",
-		"[[[[1,2,3],[\"\"]]],{\"k\":{\"k\":{}}}]",
-		/* Escapes: a transcript's lines, quotes, stray control
-		 * characters (six bytes each once printed). */
-		"{\"transcript\":\"客户：\\\"卡被吞了\\\"\\n"
-		"坐席：\\t好的\\r\\n\",\"k\\\"\\\\\":"
-		"\"\\u0001\\u0002\\u001b\\u001f\\u0001\\u0002\\u001b"
-		"\\u001f\\b\\f\"}",
-		/* The widest numbers cJSON prints. */
-		"[-2.2250738585072014e-308,-4.9406564584124654e-324,"
-		"1.7976931348623157e308,123456789012345678,-0.1]",
+	static const char *const strs[] = {
+		"", "plain", "ATM 吞卡，客户要求退还",
+		"客户：\"卡被吞了\"\n坐席：\t好的\r\n",
+		"\x01\x02\x1b\x1f\b\f/\\end",
 	};
+	static const int64_t ints[] = {
+		0, 7, -1, 1795000000000LL, -999999999999999LL,
+		999999999999999LL,
+	};
+	struct bs__jw w = { NULL, 0, 0, 0 };
+	cJSON *d;
+	char *want, key[16];
 	size_t i;
+	int first = 1;
+	long k;
 
 	(void)state;
 	bs__json_init();
-	assert_int_equal(bs__json_size(NULL), 0);
-	for (i = 0; i < BS__ARRAY_LEN(docs); i++) {
-		cJSON *d = cJSON_Parse(docs[i]);
-		char *text;
-		size_t est, len;
-
-		assert_non_null(d);
-		assert_int_equal(bs__json_print(&text, d), BS_OK);
-		len = strlen(text);
-		est = bs__json_size(d);
-		assert_true(est >= len);
-		assert_true(est <= 2 * len + 64);
-		bs__free(text);
-		cJSON_Delete(d);
+	d = cJSON_CreateObject();
+	bs__jw_raw(&w, "{", 1);
+	for (i = 0; i < BS__ARRAY_LEN(strs); i++) {
+		snprintf(key, sizeof(key), "s%zu", i);
+		assert_int_equal(bs__json_put_str(d, key, strs[i]), BS_OK);
+		bs__jw_key(&w, &first, key);
+		bs__jw_str(&w, strs[i]);
 	}
-	/* A string alone is counted exactly, escapes and all. */
+	assert_int_equal(bs__json_put_str(d, "none", NULL), BS_OK);
+	bs__jw_key(&w, &first, "none");
+	bs__jw_str(&w, NULL);
+	for (i = 0; i < BS__ARRAY_LEN(ints); i++) {
+		snprintf(key, sizeof(key), "i%zu", i);
+		assert_int_equal(bs__json_put_int(d, key, ints[i]), BS_OK);
+		bs__jw_key(&w, &first, key);
+		bs__jw_int(&w, ints[i]);
+	}
+	bs__jw_raw(&w, "}", 1);
+	assert_false(w.failed);
+	assert_int_equal(bs__json_print(&want, d), BS_OK);
+	assert_string_equal(w.buf, want);
+	assert_int_equal(w.len, strlen(want));
+	bs__free(want);
+	cJSON_Delete(d);
+	bs__jw_free(&w);
+	assert_null(w.buf);
+	/* Each character to escape at every place in and around the
+	 * eight-byte blocks the writer scans; and none, next to the
+	 * bytes just above them. */
 	{
-		cJSON *s = cJSON_CreateString("\x01\x1f\"\\\n\t 卡");
-		char *text;
+		static const char special[] = { '"', '\\', '\n', 0x1f, 0x01,
+						' ' };
+		char text[24], *one;
+		size_t p, c;
 
-		assert_non_null(s);
-		assert_int_equal(bs__json_print(&text, s), BS_OK);
-		assert_int_equal(bs__json_size(s), strlen(text));
-		bs__free(text);
-		cJSON_Delete(s);
+		for (c = 0; c < sizeof(special); c++) {
+			for (p = 0; p < 20; p++) {
+				memset(text, '!', sizeof(text));
+				memcpy(text, "#]\x7f", 3);
+				text[p] = special[c];
+				text[20] = '\0';
+				d = cJSON_CreateString(text);
+				assert_int_equal(bs__json_print(&one, d),
+						 BS_OK);
+				bs__jw_str(&w, text);
+				assert_string_equal(w.buf, one);
+				bs__free(one);
+				cJSON_Delete(d);
+				bs__jw_free(&w);
+			}
+		}
+	}
+	/* Wider integers exactly, where cJSON would round to 15 digits. */
+	bs__jw_int(&w, 9007199254740992LL);
+	bs__jw_raw(&w, " ", 1);
+	bs__jw_int(&w, INT64_MIN);
+	assert_string_equal(w.buf, "9007199254740992 -9223372036854775808");
+	bs__jw_free(&w);
+
+	/* Out of memory at the first allocation and at a later one. */
+	for (k = 1; k <= 2; k++) {
+		bs__alloc_fail_after(k, 0);
+		for (i = 0; i < 2000; i++)
+			bs__jw_str(&w, strs[2]);
+		bs__jw_int(&w, 12);
+		bs__alloc_fail_after(0, 0);
+		assert_true(w.failed);
+		bs__jw_free(&w);
 	}
 }
 
@@ -729,7 +772,7 @@ int main(void)
 		cmocka_unit_test(test_wire__ca_mac),
 		cmocka_unit_test(test_wire__hex_b64),
 		cmocka_unit_test(test_wire__out_of_memory),
-		cmocka_unit_test(test_wire__json_size),
+		cmocka_unit_test(test_wire__json_writer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
