@@ -75,6 +75,23 @@ int bs__utf8_valid(const char *s, size_t len, size_t *bad_off)
 				continue;
 			}
 		}
+		/* Then Chinese text: three-byte characters, checked here
+		 * as the decoder would (what fails goes to it for the
+		 * verdict). */
+		if (len - off >= 3) {
+			const unsigned char *p = (const unsigned char *)s + off;
+
+			if (p[0] >= 0xe0 && p[0] <= 0xef &&
+			    (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+				cp = ((uint32_t)(p[0] & 0x0f) << 12) |
+				     ((uint32_t)(p[1] & 0x3f) << 6) |
+				     (p[2] & 0x3f);
+				if (cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff)) {
+					off += 3;
+					continue;
+				}
+			}
+		}
 		n = bs__utf8_decode(&cp, s + off, len - off);
 		if (n == 0 || cp == 0) {
 			if (bad_off != NULL)

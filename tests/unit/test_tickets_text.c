@@ -42,6 +42,18 @@ static void test_tickets__utf8_valid(void **state)
 	assert_int_equal(bad, 2);                 /* NUL refused */
 	assert_false(bs__utf8_valid("燃\xe7\x87", 5, &bad));
 	assert_int_equal(bad, 3);
+	/* Three-byte characters, which Chinese text is made of, at the
+	 * edges of their range and broken in each byte. */
+	assert_true(valid("\xe0\xa0\x80"));       /* U+0800 */
+	assert_true(valid("\xed\x9f\xbf"));       /* U+D7FF */
+	assert_true(valid("\xee\x80\x80"));       /* U+E000 */
+	assert_false(valid("\xed\xbf\xbf"));      /* surrogate U+DFFF */
+	assert_false(valid("\xe0\x9f\xbf"));      /* overlong U+07FF */
+	assert_false(bs__utf8_valid("燃\xe4\x41\x80", 6, &bad));
+	assert_int_equal(bad, 3);
+	assert_false(bs__utf8_valid("燃气\xe4\xb8\x41", 9, &bad));
+	assert_int_equal(bad, 6);
+	assert_true(valid("燃\xc4\xb8"));          /* then two bytes */
 
 	/* Runs of ASCII are checked a word at a time: a NUL or a bad byte
 	 * anywhere in or after a word is still found, at its offset. */

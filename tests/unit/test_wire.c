@@ -19,6 +19,7 @@
 
 #include "agent/core/common.h"
 #include "agent/core/json.h"
+#include "agent/core/utf8.h"
 #include "agent/core/wire.h"
 
 #define UUID "01890a5d-ac96-774b-bcce-b302099a8057"
@@ -289,6 +290,27 @@ static void test_wire__not_utf8(void **st)
 	/* A proper pair is fine. */
 	assert_int_equal(decode("{\"v\":1,\"s\":\"\\ud83d\\ude00\"}", NULL),
 			 BS_OK);
+	/* Escapes decode to valid UTF-8, in keys and strings alike (the
+	 * decoder relies on it and does not look at them again). */
+	{
+		static const char text[] =
+			"{\"v\":1,\"k\\u00e9\\ud83d\\ude00\":"
+			"\"\\u00e9\\u4e2d\\ud83d\\ude00\\u001f\\n\"}";
+		cJSON *d = NULL;
+		const cJSON *m;
+
+		assert_int_equal(bs__wire_decode(&d, NULL, text, strlen(text),
+						 NULL, NULL),
+				 BS_OK);
+		m = d->child->next;
+		assert_string_equal(m->string, "k\xc3\xa9\xf0\x9f\x98\x80");
+		assert_string_equal(m->valuestring,
+				    "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\x1f\n");
+		assert_true(bs__utf8_valid(m->string, strlen(m->string), NULL));
+		assert_true(bs__utf8_valid(m->valuestring,
+					   strlen(m->valuestring), NULL));
+		cJSON_Delete(d);
+	}
 }
 
 static void test_wire__nul(void **st)
