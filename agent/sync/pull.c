@@ -238,9 +238,33 @@ struct page {
 	struct bs__hub_clock batch_clock; /* what its answer taught */
 };
 
+/*
+ * Members are mostly looked up in the order the hub writes them, so a
+ * lookup first tries the member right after the one found last in the
+ * same object: one comparison instead of a walk from the first member
+ * (looking members up was a tenth of applying a page).  The answer is
+ * the same, keys being unique in a decoded document.  The hint is
+ * cleared before each change, whose objects outlive every lookup.
+ */
+static _Thread_local struct {
+	const cJSON *o, *at;
+} hint;
+
 static const cJSON *member(const cJSON *o, const char *k)
 {
-	return cJSON_GetObjectItemCaseSensitive(o, k);
+	const cJSON *c;
+
+	if (o != NULL && hint.o == o && (c = hint.at->next) != NULL &&
+	    c->string != NULL && strcmp(c->string, k) == 0) {
+		hint.at = c;
+		return c;
+	}
+	c = cJSON_GetObjectItemCaseSensitive(o, k);
+	if (c != NULL) {
+		hint.o = o;
+		hint.at = c;
+	}
+	return c;
 }
 
 static const char *jstr(const cJSON *o, const char *k)
@@ -1250,6 +1274,7 @@ static int batch_add(struct page *p, const cJSON *changes, int64_t cursor,
 	p->nprof = 0;
 	cJSON_ArrayForEach(ch, changes)
 	{
+		hint.o = hint.at = NULL;
 		kind = jstr(ch, "kind");
 		if (kind == NULL)
 			rc = bs__error(BS_ENETWORK, "a pulled change has no "
