@@ -153,6 +153,15 @@ static enum MHD_Result send_doc(struct MHD_Connection *con,
 	if (deflate)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING,
 					"deflate");
+	if (rs->paged) {
+		char cursor[24];
+
+		snprintf(cursor, sizeof(cursor), "%lld",
+			 (long long)rs->page_cursor);
+		MHD_add_response_header(r, "X-BS-Cursor", cursor);
+		MHD_add_response_header(r, "X-BS-More",
+					rs->page_more ? "true" : "false");
+	}
 	ok = MHD_queue_response(con, (unsigned)rs->status, r);
 	MHD_destroy_response(r);
 	return ok;
@@ -235,7 +244,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *con,
 	struct bs_hub *h = cls;
 	struct req_ctx *x = *con_cls;
 	struct bs_hub_req rq;
-	struct bs_hub_resp rs = { 0, NULL, NULL, 0 };
+	struct bs_hub_resp rs = { 0, NULL, NULL, 0, 0, 0, 0 };
 	struct bs__wire_fault f = { 0, NULL };
 	const char *vh, *q;
 	char path[1024];

@@ -81,6 +81,9 @@ struct bs_hub_resp {
 	/* Or the document already written as text (bs__malloc'd). */
 	char *body;
 	size_t body_len;
+	/* A pull page's cursor and more, repeated in its headers. */
+	int paged, page_more;
+	int64_t page_cursor;
 };
 
 /*

@@ -1458,6 +1458,9 @@ int bs__hub_pull(struct bs_hub *h, const struct bs_hub_req *rq,
 	rs->status = 200;
 	rs->body = w.buf;
 	rs->body_len = w.len;
+	rs->paged = 1;
+	rs->page_cursor = last;
+	rs->page_more = more;
 	bs__hub_res_free(r);
 	bs__hub_conn_put(c);
 	return BS_OK;

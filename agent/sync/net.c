@@ -87,26 +87,58 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 	return len;
 }
 
+/* The value of header line p (len bytes) if it is name, trimmed, in
+ * out[cap]; 0 if it is another header. */
+static int header_value(const char *p, size_t len, const char *name,
+			char *out, size_t cap)
+{
+	size_t k = strlen(name);
+
+	if (len <= k || strncasecmp(p, name, k) != 0)
+		return 0;
+	while (k < len && (p[k] == ' ' || p[k] == '\t'))
+		k++;
+	len -= k;
+	while (len > 0 && (p[k + len - 1] == '\r' || p[k + len - 1] == '\n' ||
+			   p[k + len - 1] == ' '))
+		len--;
+	if (len >= cap)
+		len = cap - 1;
+	memcpy(out, p + k, len);
+	out[len] = '\0';
+	return 1;
+}
+
+/* A page header's number: digits only, at most 16 of them; -1 if not. */
+static int64_t header_number(const char *v)
+{
+	int64_t x = 0;
+	size_t i;
+
+	for (i = 0; v[i] != '\0'; i++) {
+		if (v[i] < '0' || v[i] > '9' || i >= 16)
+			return -1;
+		x = x * 10 + (v[i] - '0');
+	}
+	return i > 0 ? x : -1;
+}
+
 static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
-	static const char name[] = "content-encoding:";
 	struct bs__net *n = ud;
-	size_t len = size * nmemb, k = sizeof(name) - 1;
+	size_t len = size * nmemb;
+	char v[32];
 
-	if (len > k && strncasecmp(p, name, k) == 0) {
-		while (k < len && (p[k] == ' ' || p[k] == '\t'))
-			k++;
-		len -= k;
-		while (len > 0 && (p[k + len - 1] == '\r' ||
-				   p[k + len - 1] == '\n' ||
-				   p[k + len - 1] == ' '))
-			len--;
-		if (len >= sizeof(n->encoding))
-			len = sizeof(n->encoding) - 1;
-		memcpy(n->encoding, p + k, len);
-		n->encoding[len] = '\0';
-	}
-	return size * nmemb;
+	if (header_value(p, len, "content-encoding:", n->encoding,
+			 sizeof(n->encoding)))
+		return len;
+	if (header_value(p, len, "x-bs-cursor:", v, sizeof(v)))
+		n->hdr_cursor = header_number(v);
+	else if (header_value(p, len, "x-bs-more:", v, sizeof(v)))
+		n->hdr_more = strcmp(v, "true") == 0    ? 1
+			      : strcmp(v, "false") == 0 ? 0
+							: -1;
+	return len;
 }
 
 int bs__net_open(struct bs__net *n, const char *base_url, const char *ca_pem,
@@ -304,7 +336,8 @@ cleanup:
  * An answer without it (an older hub) leaves the last one known; a value
  * out of range is a broken answer, never a lifted limit.
  */
-static int read_policy(struct bs__net *n, const cJSON *doc, const char *what)
+static int read_policy(struct bs__hub_clock *clock, const cJSON *doc,
+		       const char *what)
 {
 	int64_t v;
 	int present = 0;
@@ -314,27 +347,72 @@ static int read_policy(struct bs__net *n, const cJSON *doc, const char *what)
 		return bs__sync_because(BS_ENETWORK, "%s: the hub's answer "
 					"is not a protocol document", what);
 	if (present) {
-		n->clock.max_offline_ms = v;
-		n->clock.have_policy = 1;
+		clock->max_offline_ms = v;
+		clock->have_policy = 1;
 	}
 	return BS_OK;
 }
 
-/* One attempt of a request; *out filled whenever an answer came. */
+/*
+ * Decode an answer's body into *out (its status already set): the hub's
+ * clock, taken at the middle of the request (t0..t1), and a signed
+ * request's offline policy go to *clock.  The result code of a 2xx
+ * answer or of the refusal it holds.
+ */
+static int answer(struct bs__resp *out, const uint8_t *body, size_t len,
+		  const char *encoding, int64_t t0, int64_t t1,
+		  const char *what, struct bs__hub_clock *clock, int sign)
+{
+	struct bs__wire_fault f = { 0, NULL };
+	const char *msg;
+	int64_t ht;
+	int rc;
+
+	rc = bs__wire_decode(&out->doc, NULL, body, len,
+			     encoding[0] ? encoding : NULL, &f);
+	if (rc != BS_OK)
+		return bs__sync_because(out->status >= 500 ? BS_EBUSY
+							   : BS_ENETWORK,
+					"%s: the hub's answer (HTTP %ld) is "
+					"not a protocol document", what,
+					out->status);
+	if (bs__wire_int(&ht, NULL, out->doc, "hub_time_ms", 0,
+			 BS__HLC_MAX_MS, 0) == BS_OK) {
+		out->hub_time_ms = ht;
+		clock->offset_ms = ht - (t0 + (t1 - t0) / 2);
+		clock->have_offset = 1;
+	}
+	bs__error_clear();
+	if (out->status >= 200 && out->status < 300)
+		return sign ? read_policy(clock, out->doc, what) : BS_OK;
+	bs__wire_str(&out->error, out->doc, "error", 64, 1);
+	bs__wire_str(&out->cause, out->doc, "cause", 64, 1);
+	if (bs__wire_str(&msg, out->doc, "message", 1000, 1) != BS_OK ||
+	    msg == NULL)
+		msg = "no message";
+	rc = out->status >= 500 ? BS_EBUSY : code_of(out->error);
+	if (rc == BS_OK)
+		rc = BS_ERR;
+	return bs__error(rc, "%s: the hub answered %ld %s/%s: %s", what,
+			 out->status, out->error ? out->error : "?",
+			 out->cause ? out->cause : "-", msg);
+}
+
+/* One attempt of a request; *out filled whenever an answer came, or
+ * *raw with a page to decode later (raw NULL: never). */
 static int attempt(struct bs__net *n, struct bs__resp *out,
-		   const char *method, const char *target, const uint8_t *body,
-		   size_t len, int sign)
+		   struct bs__raw *raw, const char *method,
+		   const char *target, const uint8_t *body, size_t len,
+		   int sign)
 {
 	static const char *const fixed[] = {
 		"X-BS-Version: " BS__STR(BS__WIRE_VERSION),
 		"Accept-Encoding: deflate", "Expect:", NULL
 	};
-	struct bs__wire_fault f = { 0, NULL };
 	struct curl_slist *h = NULL, *t;
 	CURL *c = n->curl;
 	char url[1300], what[160];
-	const char *msg;
-	int64_t t0, t1, ht;
+	int64_t t0, t1;
 	CURLcode cc;
 	size_t i;
 	int rc;
@@ -374,6 +452,8 @@ static int attempt(struct bs__net *n, struct bs__resp *out,
 	}
 	n->body_len = 0;
 	n->encoding[0] = '\0';
+	n->hdr_cursor = -1;
+	n->hdr_more = -1;
 	t0 = bs_os_now_ms();
 	cc = curl_easy_perform(c);
 	t1 = bs_os_now_ms();
@@ -384,38 +464,27 @@ static int attempt(struct bs__net *n, struct bs__resp *out,
 		goto cleanup;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-	rc = bs__wire_decode(&out->doc, NULL, n->body, n->body_len,
-			     n->encoding[0] ? n->encoding : NULL, &f);
-	if (rc != BS_OK) {
-		rc = bs__sync_because(out->status >= 500 ? BS_EBUSY
-							 : BS_ENETWORK,
-				      "%s: the hub's answer (HTTP %ld) is not "
-				      "a protocol document", what,
-				      out->status);
+	if (raw != NULL && out->status >= 200 && out->status < 300 &&
+	    n->hdr_cursor >= 0 && n->hdr_more >= 0) {
+		/* A page to decode elsewhere: its body changes hands. */
+		raw->body = n->body;
+		raw->len = n->body_len;
+		n->body = NULL;
+		n->body_len = n->body_cap = 0;
+		snprintf(raw->encoding, sizeof(raw->encoding), "%s",
+			 n->encoding);
+		snprintf(raw->what, sizeof(raw->what), "%s", what);
+		raw->status = out->status;
+		raw->t0 = t0;
+		raw->t1 = t1;
+		raw->cursor = n->hdr_cursor;
+		raw->more = n->hdr_more;
+		raw->sign = sign;
+		rc = BS_OK;
 		goto cleanup;
 	}
-	if (bs__wire_int(&ht, NULL, out->doc, "hub_time_ms", 0,
-			 BS__HLC_MAX_MS, 0) == BS_OK) {
-		out->hub_time_ms = ht;
-		n->clock.offset_ms = ht - (t0 + (t1 - t0) / 2);
-		n->clock.have_offset = 1;
-	}
-	bs__error_clear();
-	if (out->status >= 200 && out->status < 300) {
-		rc = sign ? read_policy(n, out->doc, what) : BS_OK;
-		goto cleanup;
-	}
-	bs__wire_str(&out->error, out->doc, "error", 64, 1);
-	bs__wire_str(&out->cause, out->doc, "cause", 64, 1);
-	if (bs__wire_str(&msg, out->doc, "message", 1000, 1) != BS_OK ||
-	    msg == NULL)
-		msg = "no message";
-	rc = out->status >= 500 ? BS_EBUSY : code_of(out->error);
-	if (rc == BS_OK)
-		rc = BS_ERR;
-	rc = bs__error(rc, "%s: the hub answered %ld %s/%s: %s", what,
-		       out->status, out->error ? out->error : "?",
-		       out->cause ? out->cause : "-", msg);
+	rc = answer(out, n->body, n->body_len, n->encoding, t0, t1, what,
+		    &n->clock, sign);
 cleanup:
 	curl_slist_free_all(h);
 	return rc;
@@ -424,9 +493,9 @@ oom:
 	return bs__error_code(BS_ENOMEM);
 }
 
-int bs__net_request(struct bs__net *n, struct bs__resp *out,
-		    const char *method, const char *target, const cJSON *body,
-		    int sign)
+static int request(struct bs__net *n, struct bs__resp *out,
+		   struct bs__raw *raw, const char *method,
+		   const char *target, const cJSON *body, int sign)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -436,7 +505,7 @@ int bs__net_request(struct bs__net *n, struct bs__resp *out,
 	if (body != NULL && (rc = bs__wire_encode(&buf, &len, body, 1)))
 		return rc;
 	for (tries = 0;; tries++) {
-		rc = attempt(n, out, method, target, buf, len, sign);
+		rc = attempt(n, out, raw, method, target, buf, len, sign);
 		/*
 		 * A clock the hub finds skewed: the refusal carried the
 		 * hub's time, so the second attempt signs with it.  A nonce
@@ -457,5 +526,50 @@ int bs__net_request(struct bs__net *n, struct bs__resp *out,
 		break;
 	}
 	bs__free(buf);
+	return rc;
+}
+
+int bs__net_request(struct bs__net *n, struct bs__resp *out,
+		    const char *method, const char *target, const cJSON *body,
+		    int sign)
+{
+	return request(n, out, NULL, method, target, body, sign);
+}
+
+int bs__net_get_page(struct bs__net *n, struct bs__raw *raw,
+		     struct bs__resp *out, const char *target)
+{
+	memset(raw, 0, sizeof(*raw));
+	return request(n, out, raw, "GET", target, NULL, 1);
+}
+
+void bs__raw_free(struct bs__raw *raw)
+{
+	if (raw == NULL)
+		return;
+	bs__free(raw->body);
+	memset(raw, 0, sizeof(*raw));
+}
+
+int bs__net_decode(struct bs__raw *raw, struct bs__resp *out,
+		   struct bs__hub_clock *clock)
+{
+	int64_t cursor = -1;
+	int more = -1, rc;
+
+	memset(out, 0, sizeof(*out));
+	out->status = raw->status;
+	rc = answer(out, raw->body, raw->len, raw->encoding, raw->t0,
+		    raw->t1, raw->what, clock, raw->sign);
+	if (rc == BS_OK &&
+	    (bs__wire_int(&cursor, NULL, out->doc, "cursor", 0,
+			  INT64_MAX / 2, 0) != BS_OK ||
+	     bs__wire_bool(&more, out->doc, "more", 0) != BS_OK ||
+	     cursor != raw->cursor || more != raw->more))
+		rc = bs__sync_because(BS_ENETWORK, "%s: the hub's page says "
+				      "cursor %lld, more %d in its headers "
+				      "but not in its body", raw->what,
+				      (long long)raw->cursor, raw->more);
+	bs__raw_free(raw);
 	return rc;
 }

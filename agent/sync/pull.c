@@ -1341,20 +1341,24 @@ static int batch_end(struct page *p, int rc)
 
 /*
  * Pages are fetched ahead of the one being applied, by a thread of their
- * own: it asks for the next page as soon as a page arrives (its answer
- * says where the next one starts), so the hub builds pages and the link
- * carries them without waiting for the store, up to AHEAD pages in hand.
- * Only that thread touches the connection until it is joined; each page
+ * own: it asks for the next page as soon as an answer arrives, whose
+ * headers say where the next page starts, so the hub builds the next
+ * page while a second thread inflates and parses this one and the
+ * store applies the one before, up to AHEAD pages in hand.  Only the
+ * fetching thread touches the connection until it is joined; each page
  * carries a copy of what its answer taught about the hub's clock.  The
- * thread also frees the pages already applied.  Without a thread, each
- * page is fetched in place when it is wanted.
+ * fetching thread also frees the pages already applied.  An answer
+ * without the headers is decoded where it arrived.  Without threads,
+ * each page is fetched and decoded in place when it is wanted.
  */
 #define AHEAD 2
 
 /* A fetched page, or why there is none. */
 struct slot {
+	struct bs__raw raw;      /* as it came, while not ready */
 	struct bs__resp resp;
 	struct bs__hub_clock clock;
+	int ready;               /* decoded (or failed) */
 	int rc;
 	char msg[600];
 };
@@ -1363,10 +1367,10 @@ struct fetch {
 	struct bs__net *net;
 	int64_t cursor;          /* where the next request starts */
 	unsigned limit, page;    /* its size; the size after it */
-	pthread_t thread;
-	int running;
+	pthread_t thread, decoder;
+	int running, decoding;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;       /* a page queued or taken, or stop */
+	pthread_cond_t cv;       /* a page queued, decoded or taken; stop */
 	/* Under mu: */
 	struct slot q[AHEAD];    /* ring of pages fetched, not yet taken */
 	int head, count;
@@ -1383,29 +1387,52 @@ struct fetch {
 /* The first page of a store's first pull. */
 #define FIRST_PAGE 50u
 
+static void slot_failed(struct slot *s, int rc)
+{
+	s->rc = rc;
+	snprintf(s->msg, sizeof(s->msg), "%s", bs_last_error());
+}
+
+/* Decode the page that arrived in s; the caller marks it ready. */
+static void slot_decode(struct slot *s)
+{
+	int rc = bs__net_decode(&s->raw, &s->resp, &s->clock);
+
+	if (rc != BS_OK)
+		slot_failed(s, rc);
+}
+
 /* Fetch the page at f->cursor into *s and say whether another follows;
  * on a page that cannot say where the next starts, none does (the pull
- * reports what is wrong with it). */
+ * reports what is wrong with it).  The page is left to decode if its
+ * headers said where the next one starts. */
 static int fetch_one(struct fetch *f, struct slot *s)
 {
 	char target[96];
 	int64_t next = 0;
-	int more = 0;
+	int more = 0, rc;
 
 	memset(s, 0, sizeof(*s));
 	snprintf(target, sizeof(target), "/v1/sync/pull?cursor=%lld&limit=%u",
 		 (long long)f->cursor, f->limit);
-	s->rc = bs__net_request(f->net, &s->resp, "GET", target, NULL, 1);
+	rc = bs__net_get_page(f->net, &s->raw, &s->resp, target);
 	s->clock = f->net->clock;
-	if (s->rc != BS_OK) {
-		snprintf(s->msg, sizeof(s->msg), "%s", bs_last_error());
+	if (rc != BS_OK) {
+		slot_failed(s, rc);
+		s->ready = 1;
 		return 0;
 	}
-	if (bs__wire_int(&next, NULL, s->resp.doc, "cursor", 0, INT64_MAX / 2,
-			 0) != BS_OK ||
-	    bs__wire_bool(&more, s->resp.doc, "more", 0) != BS_OK) {
-		bs__error_clear();
-		return 0;
+	if (s->raw.body != NULL) {
+		next = s->raw.cursor;
+		more = s->raw.more;
+	} else {
+		s->ready = 1;
+		if (bs__wire_int(&next, NULL, s->resp.doc, "cursor", 0,
+				 INT64_MAX / 2, 0) != BS_OK ||
+		    bs__wire_bool(&more, s->resp.doc, "more", 0) != BS_OK) {
+			bs__error_clear();
+			return 0;
+		}
 	}
 	if (!more || next == f->cursor)
 		return 0;
@@ -1437,6 +1464,10 @@ static void *fetch_run(void *arg)
 			bs__resp_free(&trash[i]);
 		n = 0;
 		more = fetch_one(f, &s);
+		if (!s.ready && !f->decoding) {
+			slot_decode(&s);
+			s.ready = 1;
+		}
 		pthread_mutex_lock(&f->mu);
 		f->q[(f->head + f->count) % AHEAD] = s;
 		f->count++;
@@ -1448,6 +1479,43 @@ static void *fetch_run(void *arg)
 	pthread_mutex_lock(&f->mu);
 	f->ended = 1;
 	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+/* The first page queued and not yet decoded, or NULL; under mu.  Only
+ * this thread changes a slot that is not ready, and no one else takes
+ * it until it is. */
+static struct slot *to_decode(struct fetch *f)
+{
+	int i;
+
+	for (i = 0; i < f->count; i++) {
+		struct slot *s = &f->q[(f->head + i) % AHEAD];
+
+		if (!s->ready)
+			return s;
+	}
+	return NULL;
+}
+
+static void *decode_run(void *arg)
+{
+	struct fetch *f = arg;
+	struct slot *s;
+
+	pthread_mutex_lock(&f->mu);
+	for (;;) {
+		while ((s = to_decode(f)) == NULL && !f->ended && !f->stop)
+			pthread_cond_wait(&f->cv, &f->mu);
+		if (s == NULL || f->stop)
+			break;
+		pthread_mutex_unlock(&f->mu);
+		slot_decode(s);
+		pthread_mutex_lock(&f->mu);
+		s->ready = 1;
+		pthread_cond_broadcast(&f->cv);
+	}
 	pthread_mutex_unlock(&f->mu);
 	return NULL;
 }
@@ -1476,8 +1544,16 @@ static int fetch_start(struct fetch *f, struct bs__round *r, int64_t cursor,
 		pthread_cond_destroy(&f->cv);
 		return bs__error_code(BS_ENOMEM);
 	}
+	/* The decoder first: the fetcher decodes in place without it. */
+	f->decoding = pthread_create(&f->decoder, NULL, decode_run, f) == 0;
 	f->running = pthread_create(&f->thread, NULL, fetch_run, f) == 0;
 	return BS_OK;
+}
+
+/* Under mu: whether the next page is there to take, or the end. */
+static int page_ready(const struct fetch *f)
+{
+	return f->count > 0 ? f->q[f->head].ready : f->ended;
 }
 
 /* Whether a page (or the end of fetching) is there, waiting up to ms
@@ -1497,10 +1573,10 @@ static int fetch_ready(struct fetch *f, long ms)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&f->mu);
-	while (f->count == 0 && !f->ended &&
+	while (!page_ready(f) &&
 	       pthread_cond_timedwait(&f->cv, &f->mu, &until) == 0)
 		;
-	ready = f->count > 0 || f->ended;
+	ready = page_ready(f);
 	pthread_mutex_unlock(&f->mu);
 	return ready;
 }
@@ -1516,9 +1592,13 @@ static int fetch_wait(struct fetch *f, struct bs__resp *out,
 	memset(out, 0, sizeof(*out));
 	if (!f->running) {
 		fetch_one(f, &s);
+		if (!s.ready) {
+			slot_decode(&s);
+			s.ready = 1;
+		}
 	} else {
 		pthread_mutex_lock(&f->mu);
-		while (f->count == 0 && !f->ended)
+		while (!page_ready(f))
 			pthread_cond_wait(&f->cv, &f->mu);
 		if (f->count == 0) {
 			pthread_mutex_unlock(&f->mu);
@@ -1554,22 +1634,27 @@ static void fetch_trash(struct fetch *f, struct bs__resp *page)
 	memset(page, 0, sizeof(*page));
 }
 
-/* Stop fetching and let go of every page not taken; a request under
- * way is finished first. */
+/* Stop fetching and let go of every page not taken; a request or a
+ * decoding under way is finished first. */
 static void fetch_free(struct fetch *f)
 {
 	int i;
 
-	if (f->running) {
-		pthread_mutex_lock(&f->mu);
-		f->stop = 1;
-		pthread_cond_broadcast(&f->cv);
-		pthread_mutex_unlock(&f->mu);
+	pthread_mutex_lock(&f->mu);
+	f->stop = 1;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	if (f->running)
 		pthread_join(f->thread, NULL);
-		f->running = 0;
+	if (f->decoding)
+		pthread_join(f->decoder, NULL);
+	f->running = f->decoding = 0;
+	for (i = 0; i < f->count; i++) {
+		struct slot *s = &f->q[(f->head + i) % AHEAD];
+
+		bs__raw_free(&s->raw);
+		bs__resp_free(&s->resp);
 	}
-	for (i = 0; i < f->count; i++)
-		bs__resp_free(&f->q[(f->head + i) % AHEAD].resp);
 	for (i = 0; i < f->ntrash; i++)
 		bs__resp_free(&f->trash[i]);
 	f->count = f->ntrash = 0;
@@ -1640,7 +1725,7 @@ int bs__sync_pull(struct bs__round *r)
 	struct bs__hub_clock clock;
 	const cJSON *changes;
 	int64_t cursor, next;
-	int rc, more, have, stuck;
+	int rc, more, have, stuck, taken = 0;
 
 	memset(&resp, 0, sizeof(resp));
 	if ((rc = bs__ss_int(r->db, BS__SK_CURSOR, &cursor, &have)) != BS_OK)
@@ -1666,6 +1751,7 @@ int bs__sync_pull(struct bs__round *r)
 		fetch_trash(&f, &resp);
 		if ((rc = fetch_wait(&f, &resp, &clock)) != BS_OK)
 			break;
+		taken = 1;
 		if (bs__wire_array(&changes, resp.doc, "changes",
 				   BS__WIRE_MAX_PAGE, 0) ||
 		    bs__wire_int(&next, NULL, resp.doc, "cursor", 0,
@@ -1704,6 +1790,10 @@ int bs__sync_pull(struct bs__round *r)
 	rc = batch_end(&p, rc);
 	rc = restore_sync(&p, rc);
 	fetch_free(&f);
+	/* Pages decoded apart taught their own copy of the clock; the
+	 * round reports and keeps the last one's. */
+	if (taken)
+		r->net.clock = clock;
 	stmts_free(&p);
 	bs__free(p.fts_trigger[0]);
 	bs__free(p.fts_trigger[1]);

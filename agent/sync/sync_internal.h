@@ -76,7 +76,26 @@ struct bs__net {
 	uint8_t *body;
 	size_t body_len, body_cap;
 	char encoding[32];
+	/* Its X-BS-Cursor and X-BS-More headers; -1 when absent. */
+	int64_t hdr_cursor;
+	int hdr_more;
 };
+
+/* A pull page's answer as it arrived: its body not yet inflated nor
+ * parsed, with the cursor and more its headers announce. */
+struct bs__raw {
+	uint8_t *body;           /* owned; NULL: none */
+	size_t len;
+	char encoding[32];
+	long status;
+	int64_t t0, t1;          /* the request's start and end, device ms */
+	int64_t cursor;
+	int more;
+	int sign;
+	char what[160];
+};
+
+void bs__raw_free(struct bs__raw *raw);
 
 /* An answer: its status and document (owned), and its error, if any. */
 struct bs__resp {
@@ -114,6 +133,26 @@ void bs__net_close(struct bs__net *n);
 int bs__net_request(struct bs__net *n, struct bs__resp *out,
 		    const char *method, const char *target, const cJSON *body,
 		    int sign);
+
+/*
+ * A signed GET of a pull page.  A 2xx answer whose headers announce the
+ * page's cursor and more (protocol.md §7) is moved undecoded into *raw,
+ * so that the next page can be asked for at once; bs__net_decode()
+ * finishes it, on any thread.  Any other answer is decoded into *out as
+ * bs__net_request() does, with the same result codes, and raw->body
+ * stays NULL.
+ */
+int bs__net_get_page(struct bs__net *n, struct bs__raw *raw,
+		     struct bs__resp *out, const char *target);
+
+/*
+ * Decode *raw (freed) into *out with the protocol's limits, as
+ * bs__net_request() would have: the hub clock its answer carries and
+ * the offline policy go to *clock.  The document must say the cursor
+ * and more its headers announced.
+ */
+int bs__net_decode(struct bs__raw *raw, struct bs__resp *out,
+		   struct bs__hub_clock *clock);
 
 /* 1 for the failures a later attempt may cure.  Cannot fail. */
 int bs__sync_retryable(int rc);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -198,7 +199,33 @@ struct reply {
 	char *body;
 	size_t len;
 	cJSON *doc;
+	char cursor[32], more[16]; /* X-BS-Cursor, X-BS-More; "" if none */
 };
+
+/* Keep the value of header name (with its colon) in out[cap]. */
+static void header_into(const char *line, size_t n, const char *name,
+			char *out, size_t cap)
+{
+	size_t k = strlen(name);
+
+	if (n <= k || strncasecmp(line, name, k) != 0)
+		return;
+	while (k < n && line[k] == ' ')
+		k++;
+	while (n > k && (line[n - 1] == '\r' || line[n - 1] == '\n'))
+		n--;
+	snprintf(out, cap, "%.*s", (int)(n - k), line + k);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct reply *r = ud;
+
+	header_into(p, size * n, "x-bs-cursor:", r->cursor,
+		    sizeof(r->cursor));
+	header_into(p, size * n, "x-bs-more:", r->more, sizeof(r->more));
+	return size * n;
+}
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
@@ -259,6 +286,8 @@ static void request(struct reply *out, struct device *dev, unsigned how,
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "deflate");
 	if (strcmp(method, "POST") == 0) {
@@ -632,6 +661,11 @@ static void test_hub__table(void **st)
 		request(&r, who(c->who), c->how, c->method, c->target,
 			c->body, c->body ? strlen(c->body) : 0, NULL);
 		expect(&r, c->status, c->error, c->cause);
+		/* Only a page announces a cursor. */
+		if (c->status != 200) {
+			assert_string_equal(r.cursor, "");
+			assert_string_equal(r.more, "");
+		}
 		reply_free(&r);
 	}
 }
@@ -1341,6 +1375,9 @@ static void test_hub__pull_page_byte_budget(void **st)
 		assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(r.doc,
 			"changes")) >= 1);
 		assert_true(page_cursor(&r) > cursor);
+		/* The headers say the cursor and more before the body. */
+		assert_int_equal(atoll(r.cursor), page_cursor(&r));
+		assert_string_equal(r.more, page_more(&r) ? "true" : "false");
 		/* The cursor is the page's last change. */
 		ch = cJSON_GetArrayItem(cJSON_GetObjectItem(r.doc, "changes"),
 			cJSON_GetArraySize(cJSON_GetObjectItem(r.doc,

@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1502,7 +1503,7 @@ struct fake {
 	mbedtls_ctr_drbg_context drbg;
 	pthread_t thread;
 	int port;
-	volatile int stop;
+	_Atomic int stop; /* read by the fake hub's thread */
 	int status;
 	const char *extra; /* more header lines, or "" */
 	const void *body;
