@@ -109,14 +109,15 @@ static int header_value(const char *p, size_t len, const char *name,
 	return 1;
 }
 
-/* A page header's number: digits only, at most 16 of them; -1 if not. */
+/* A page header's number: digits only, at most 15 of them (exact in
+ * the double the body's copy is read as); -1 if not. */
 static int64_t header_number(const char *v)
 {
 	int64_t x = 0;
 	size_t i;
 
 	for (i = 0; v[i] != '\0'; i++) {
-		if (v[i] < '0' || v[i] > '9' || i >= 16)
+		if (v[i] < '0' || v[i] > '9' || i >= 15)
 			return -1;
 		x = x * 10 + (v[i] - '0');
 	}
@@ -465,7 +466,7 @@ static int attempt(struct bs__net *n, struct bs__resp *out,
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
 	if (raw != NULL && out->status >= 200 && out->status < 300 &&
-	    n->hdr_cursor >= 0 && n->hdr_more >= 0) {
+	    n->hdr_cursor >= 0 && n->hdr_more >= 0 && n->body_len > 0) {
 		/* A page to decode elsewhere: its body changes hands. */
 		raw->body = n->body;
 		raw->len = n->body_len;

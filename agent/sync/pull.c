@@ -1378,6 +1378,10 @@ struct fetch {
 	int stop;                /* the pull wants no more */
 	struct bs__resp trash[AHEAD + 2]; /* applied pages to free */
 	int ntrash;
+	/* What the last page decoded apart taught about the hub's clock,
+	 * for the fetching thread to sign its next requests with. */
+	struct bs__hub_clock learned;
+	int have_learned;
 };
 
 /* How long a batch waits for the next page before it commits and lets
@@ -1455,6 +1459,10 @@ static void *fetch_run(void *arg)
 		n = f->ntrash;
 		memcpy(trash, f->trash, (size_t)n * sizeof(trash[0]));
 		f->ntrash = 0;
+		if (f->have_learned) {
+			f->net->clock = f->learned;
+			f->have_learned = 0;
+		}
 		if (f->stop) {
 			pthread_mutex_unlock(&f->mu);
 			break;
@@ -1514,6 +1522,10 @@ static void *decode_run(void *arg)
 		slot_decode(s);
 		pthread_mutex_lock(&f->mu);
 		s->ready = 1;
+		if (s->rc == BS_OK) {
+			f->learned = s->clock;
+			f->have_learned = 1;
+		}
 		pthread_cond_broadcast(&f->cv);
 	}
 	pthread_mutex_unlock(&f->mu);
@@ -1582,8 +1594,9 @@ static int fetch_ready(struct fetch *f, long ms)
 }
 
 /* The next page, moved to *out (which the caller frees), with what its
- * answer taught about the hub's clock; only asked for while the pages
- * so far said more follow. */
+ * answer taught about the hub's clock (*clock is left alone when the
+ * page failed); only asked for while the pages so far said more
+ * follow. */
 static int fetch_wait(struct fetch *f, struct bs__resp *out,
 		      struct bs__hub_clock *clock)
 {
@@ -1612,8 +1625,10 @@ static int fetch_wait(struct fetch *f, struct bs__resp *out,
 		pthread_mutex_unlock(&f->mu);
 	}
 	*out = s.resp;
+	if (s.rc != BS_OK)
+		return bs__error(s.rc, "%s", s.msg);
 	*clock = s.clock;
-	return s.rc == BS_OK ? BS_OK : bs__error(s.rc, "%s", s.msg);
+	return BS_OK;
 }
 
 /* Hand an applied page to the thread to free (or free it here). */
@@ -1791,7 +1806,8 @@ int bs__sync_pull(struct bs__round *r)
 	rc = restore_sync(&p, rc);
 	fetch_free(&f);
 	/* Pages decoded apart taught their own copy of the clock; the
-	 * round reports and keeps the last one's. */
+	 * round reports and keeps the last good page's (a failed answer
+	 * after it would only have measured the same offset again). */
 	if (taken)
 		r->net.clock = clock;
 	stmts_free(&p);

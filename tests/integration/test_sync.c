@@ -1509,9 +1509,17 @@ struct fake {
 	const void *body;
 	size_t len;
 	int requests;
+	/* From the second request on, if then_status is set. */
+	int then_status;
+	const char *then_extra;
+	const void *then_body;
+	size_t then_len;
 };
 
 static struct fake fake;
+
+static void fake_answer(int status, const char *extra, const void *body,
+			size_t len);
 
 /* Read one HTTP request (headers and Content-Length bytes). */
 static int fake_read(mbedtls_ssl_context *ssl)
@@ -1565,6 +1573,11 @@ static void *fake_run(void *arg)
 				;
 			if (r == 0 && fake_read(&ssl) == 0) {
 				fake.requests++;
+				if (fake.requests > 1 && fake.then_status)
+					fake_answer(fake.then_status,
+						    fake.then_extra,
+						    fake.then_body,
+						    fake.then_len);
 				snprintf(head, sizeof(head),
 					 "HTTP/1.1 %d X\r\nContent-Type: "
 					 "application/json\r\nContent-Length: "
@@ -1715,6 +1728,18 @@ static void test_sync__hub_answers_badly(void **state)
 		 "\"more\":true,\"hub_time_ms\":1795331151757}", cursor);
 	fake_answer(200, "", page, strlen(page));
 	assert_int_equal(sync_rc(&a), BS_ENETWORK);
+	/* Page headers whose body disagrees, or is missing. */
+	snprintf(page, sizeof(page), "{\"v\":1,\"changes\":[],\"cursor\":%lld,"
+		 "\"more\":false,\"hub_time_ms\":1795331151757}", cursor + 1);
+	fake_answer(200, "X-BS-Cursor: 999\r\nX-BS-More: false\r\n", page,
+		    strlen(page));
+	assert_int_equal(sync_rc(&a), BS_ENETWORK);
+	assert_non_null(strstr(bs_last_error(), "headers"));
+	fake_answer(200, "X-BS-Cursor: 999\r\nX-BS-More: false\r\n", "", 0);
+	assert_int_equal(sync_rc(&a), BS_ENETWORK);
+	assert_non_null(strstr(bs_last_error(), "not a protocol document"));
+	assert_int_equal(dev_int(&a, "SELECT value FROM sync_state WHERE key "
+				 "= 'pull_cursor'"), cursor);
 	fake_stop();
 	/* And the real hub again: all is well. */
 	set_url(&a, hub.port);
@@ -2383,6 +2408,52 @@ static void test_sync__offline_policy_checked(void **state)
 	fake_stop();
 }
 
+/*
+ * A page decoded apart from its request teaches the clock and the
+ * offline policy as one decoded in place did: when the next page
+ * fails, the round still reports and keeps what the good page taught,
+ * not what was known before the pull.
+ */
+static void test_sync__clock_kept_when_a_later_page_fails(void **state)
+{
+	static const char err500[] = "{\"v\":1,\"error\":\"error\",\"cause\":"
+				     "null,\"message\":\"boom\"}";
+	static char page[512], extra[128];
+	long long cursor;
+
+	(void)state;
+	two_devices();
+	fake_start();
+	set_url(&a, fake.port);
+	cursor = dev_int(&a, "SELECT value FROM sync_state WHERE key = "
+			 "'pull_cursor'");
+	snprintf(page, sizeof(page), "{\"v\":1,\"hub_time_ms\":%lld,"
+		 "\"max_offline_ms\":123456789,\"changes\":[],"
+		 "\"cursor\":%lld,\"more\":true}",
+		 (long long)(__real_bs_os_now_ms() + 3 * DAY_MS), cursor + 5);
+	snprintf(extra, sizeof(extra), "X-BS-Cursor: %lld\r\n"
+		 "X-BS-More: true\r\n", cursor + 5);
+	fake_answer(200, extra, page, strlen(page));
+	fake.then_status = 500;
+	fake.then_extra = "";
+	fake.then_body = err500;
+	fake.then_len = strlen(err500);
+	assert_int_equal(sync_rc(&a), BS_EBUSY);
+	assert_int_equal(fake.requests, 2);
+	assert_true(llabs((long long)(a.rep.offset_ms - 3 * DAY_MS)) < 60000);
+	assert_true(llabs(dev_int(&a, "SELECT value FROM sync_state WHERE "
+				  "key = 'hub_clock_offset_ms'") -
+			  3 * DAY_MS) < 60000);
+	assert_int_equal(dev_int(&a, "SELECT value FROM sync_state WHERE "
+				 "key = 'max_offline_ms'"),
+			 123456789);
+	/* The good page was applied: its cursor is kept. */
+	assert_int_equal(dev_int(&a, "SELECT value FROM sync_state WHERE "
+				 "key = 'pull_cursor'"),
+			 cursor + 5);
+	fake_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2433,6 +2504,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync__hub_answers_badly,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__clock_kept_when_a_later_page_fails, setup,
+			teardown),
 		cmocka_unit_test(test_sync__backoff),
 		cmocka_unit_test_setup_teardown(
 			test_sync__watch_backs_off_and_never_gives_up, setup,
