@@ -1234,6 +1234,20 @@ static const char *const archive_cols[] = {
 	"summary", "outcome", "branch", "received_ms", "closed_ms", NULL
 };
 
+/* Member key of an object already opened: the first row of r, from
+ * column off on, as an object put_row() fills. */
+static void put_object(struct bs__jw *w, int *first, const char *key,
+		       const struct bs_hub_res *r, int off,
+		       const char *const *cols, int first_int, int skip_last)
+{
+	int ofirst = 1;
+
+	bs__jw_key(w, first, key);
+	bs__jw_raw(w, "{", 1);
+	put_row(w, &ofirst, r, 0, off, cols, first_int, skip_last);
+	bs__jw_raw(w, "}", 1);
+}
+
 /* The rows of sql as an array of objects with members cols. */
 static int rows_into(bs_hub_conn *c, struct bs__jw *w, const char *const *cols,
 		     int first_int, const char *sql, const char *types,
@@ -1267,7 +1281,7 @@ static int ticket_change(bs_hub_conn *c, struct bs__jw *w, const char *id,
 	struct bs_hub_res *r = NULL;
 	const char *cid;
 	int64_t scope_seq;
-	int rc, whole, first = 0, tfirst = 1;
+	int rc, whole, first = 0;
 
 	rc = bs__hub_q(c, &r, NULL, "SELECT t.id, t.ref, t.external_ref, "
 		"t.customer_id, t.channel, t.category_code, t.risk_class, "
@@ -1288,10 +1302,8 @@ static int ticket_change(bs_hub_conn *c, struct bs__jw *w, const char *id,
 	}
 	scope_seq = bs__hub_int(r, 0, 27, 0);
 	whole = scope_seq > cursor;
-	bs__jw_key(w, &first, "ticket");
-	bs__jw_raw(w, "{", 1);
-	put_row(w, &tfirst, r, 0, 0, ticket_cols, TICKET_FIRST_INT, 1);
-	bs__jw_raw(w, "}", 1);
+	put_object(w, &first, "ticket", r, 0, ticket_cols, TICKET_FIRST_INT,
+		   1);
 	bs__jw_key(w, &first, "activities");
 	rc = rows_into(c, w, activity_cols, 10,
 		"SELECT id, kind, visibility, body, author, device_id, hlc, "
@@ -1301,17 +1313,14 @@ static int ticket_change(bs_hub_conn *c, struct bs__jw *w, const char *id,
 	if (rc != BS_OK)
 		goto cleanup;
 	bs__jw_key(w, &first, "whole");
-	bs__jw_raw(w, whole ? "true" : "false", whole ? 4 : 5);
+	bs__jw_bool(w, whole);
 	/* The customer, if the ticket has one and the device lacks it. */
 	cid = bs__hub_text(r, 0, CUSTOMER_COL);
 	if (cid == NULL ||
 	    !(whole || bs__hub_int(r, 0, CUSTOMER_COL + 6, 0) > cursor))
 		goto cleanup;
-	bs__jw_key(w, &first, "customer");
-	bs__jw_raw(w, "{", 1);
-	tfirst = 1;
-	put_row(w, &tfirst, r, 0, CUSTOMER_COL, customer_cols, 99, 0);
-	bs__jw_raw(w, "}", 1);
+	put_object(w, &first, "customer", r, CUSTOMER_COL, customer_cols, 99,
+		   0);
 	bs__jw_key(w, &first, "archive");
 	rc = rows_into(c, w, archive_cols, 8,
 		"SELECT id, ticket_id, ticket_ref, channel, "
@@ -1450,7 +1459,8 @@ int bs__hub_pull(struct bs_hub *h, const struct bs_hub_req *rq,
 	bs__jw_key(&w, &first, "cursor");
 	bs__jw_int(&w, last);
 	bs__jw_key(&w, &first, "more");
-	bs__jw_raw(&w, more ? "true}" : "false}", more ? 5 : 6);
+	bs__jw_bool(&w, more);
+	bs__jw_raw(&w, "}", 1);
 	if (w.failed) {
 		rc = bs__error_code(BS_ENOMEM);
 		goto fail;

@@ -273,6 +273,11 @@ void bs__jw_int(struct bs__jw *w, int64_t v)
 	bs__jw_raw(w, p, (size_t)(e - p));
 }
 
+void bs__jw_bool(struct bs__jw *w, int v)
+{
+	bs__jw_raw(w, v ? "true" : "false", v ? 4 : 5);
+}
+
 void bs__jw_key(struct bs__jw *w, int *first, const char *k)
 {
 	if (!*first)

@@ -70,6 +70,7 @@ void bs__jw_raw(struct bs__jw *w, const char *s, size_t n);
 /* s as a JSON string; NULL as null. */
 void bs__jw_str(struct bs__jw *w, const char *s);
 void bs__jw_int(struct bs__jw *w, int64_t v);
+void bs__jw_bool(struct bs__jw *w, int v);
 /* A member's key: a comma first unless *first (then cleared). */
 void bs__jw_key(struct bs__jw *w, int *first, const char *k);
 void bs__jw_free(struct bs__jw *w);

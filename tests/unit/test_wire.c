@@ -709,6 +709,12 @@ static void test_wire__json_writer(void **state)
 	assert_int_equal(bs__json_put_str(d, "none", NULL), BS_OK);
 	bs__jw_key(&w, &first, "none");
 	bs__jw_str(&w, NULL);
+	assert_int_equal(bs__json_put_bool(d, "yes", 1), BS_OK);
+	bs__jw_key(&w, &first, "yes");
+	bs__jw_bool(&w, 1);
+	assert_int_equal(bs__json_put_bool(d, "no", 0), BS_OK);
+	bs__jw_key(&w, &first, "no");
+	bs__jw_bool(&w, 0);
 	for (i = 0; i < BS__ARRAY_LEN(ints); i++) {
 		snprintf(key, sizeof(key), "i%zu", i);
 		assert_int_equal(bs__json_put_int(d, key, ints[i]), BS_OK);
