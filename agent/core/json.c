@@ -2,6 +2,7 @@
  * json.c - cJSON allocation hooks and the put/print helpers of json.h.
  */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 #include <threads.h>
 
@@ -10,21 +11,34 @@
 
 static once_flag hooks_once = ONCE_FLAG_INIT;
 static _Thread_local int failed;
+/* The arena this thread parses into, while bs__json_parse_in() runs. */
+static _Thread_local struct bs__json_arena *parsing;
+
+static void *arena_alloc(struct bs__json_arena *a, size_t n);
 
 /* cJSON answers NULL both for bad text and for no memory; this flag
  * tells the two apart. */
 static void *json_malloc(size_t n)
 {
-	void *p = bs__malloc(n);
+	void *p = parsing != NULL ? arena_alloc(parsing, n) : bs__malloc(n);
 
 	if (p == NULL)
 		failed = 1;
 	return p;
 }
 
+/* While a parse into an arena runs, all cJSON frees on this thread are
+ * of what that parse took from the arena (a string or a subtree it gives
+ * up on): they go with the arena. */
+static void json_free(void *p)
+{
+	if (parsing == NULL)
+		bs__free(p);
+}
+
 static void set_hooks(void)
 {
-	cJSON_Hooks h = { json_malloc, bs__free };
+	cJSON_Hooks h = { json_malloc, json_free };
 
 	cJSON_InitHooks(&h);
 }
@@ -32,6 +46,156 @@ static void set_hooks(void)
 void bs__json_init(void)
 {
 	call_once(&hooks_once, set_hooks);
+}
+
+/* --- arenas ---------------------------------------------------------- */
+
+/*
+ * Chunks of CHUNK_BYTES, carved from the front; a request over a quarter
+ * of that (a long string) gets a block of its own, not pooled.  A pool
+ * keeps at most POOL_MAX chunks; pages in flight use a few dozen.
+ */
+#define CHUNK_BYTES (256u * 1024u)
+#define POOL_MAX 64u
+#define ALIGN_TO _Alignof(max_align_t)
+#define ROUND(n) (((n) + ALIGN_TO - 1) & ~(size_t)(ALIGN_TO - 1))
+
+struct chunk {
+	struct chunk *next;
+};
+
+#define CHUNK_HDR ROUND(sizeof(struct chunk))
+
+struct bs__json_pool {
+	mtx_t mu;
+	struct chunk *free;
+	unsigned n;
+};
+
+struct bs__json_arena {
+	struct bs__json_pool *pool;
+	struct chunk *chunks;   /* CHUNK_BYTES each */
+	struct chunk *own;      /* blocks of their own size */
+	char *at, *end;         /* what is left of the newest chunk */
+};
+
+struct bs__json_pool *bs__json_pool_new(void)
+{
+	struct bs__json_pool *p = bs__calloc(1, sizeof(*p));
+
+	if (p != NULL && mtx_init(&p->mu, mtx_plain) != thrd_success) {
+		bs__free(p);
+		p = NULL;
+	}
+	return p;
+}
+
+static void chunks_free(struct chunk *c)
+{
+	struct chunk *next;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		bs__free(c);
+	}
+}
+
+void bs__json_pool_free(struct bs__json_pool *p)
+{
+	if (p == NULL)
+		return;
+	chunks_free(p->free);
+	mtx_destroy(&p->mu);
+	bs__free(p);
+}
+
+struct bs__json_arena *bs__json_arena_new(struct bs__json_pool *pool)
+{
+	struct bs__json_arena *a = bs__calloc(1, sizeof(*a));
+
+	if (a != NULL)
+		a->pool = pool;
+	return a;
+}
+
+static struct chunk *chunk_take(struct bs__json_pool *p)
+{
+	struct chunk *c = NULL;
+
+	if (p != NULL) {
+		mtx_lock(&p->mu);
+		if ((c = p->free) != NULL) {
+			p->free = c->next;
+			p->n--;
+		}
+		mtx_unlock(&p->mu);
+	}
+	return c != NULL ? c : bs__malloc(CHUNK_HDR + CHUNK_BYTES);
+}
+
+void bs__json_arena_free(struct bs__json_arena *a)
+{
+	struct bs__json_pool *p;
+	struct chunk *c, *next;
+
+	if (a == NULL)
+		return;
+	chunks_free(a->own);
+	c = a->chunks;
+	if ((p = a->pool) != NULL) {
+		mtx_lock(&p->mu);
+		for (; c != NULL && p->n < POOL_MAX; c = next, p->n++) {
+			next = c->next;
+			c->next = p->free;
+			p->free = c;
+		}
+		mtx_unlock(&p->mu);
+	}
+	chunks_free(c);
+	bs__free(a);
+}
+
+static void *arena_alloc(struct bs__json_arena *a, size_t n)
+{
+	struct chunk *c;
+	void *p;
+
+	if (n > SIZE_MAX / 2)
+		return NULL;
+	n = n == 0 ? ALIGN_TO : ROUND(n);
+	if (n <= (size_t)(a->end - a->at)) {
+		p = a->at;
+		a->at += n;
+		return p;
+	}
+	if (n > CHUNK_BYTES / 4) {
+		if ((c = bs__malloc(CHUNK_HDR + n)) == NULL)
+			return NULL;
+		c->next = a->own;
+		a->own = c;
+		return (char *)c + CHUNK_HDR;
+	}
+	if ((c = chunk_take(a->pool)) == NULL)
+		return NULL;
+	c->next = a->chunks;
+	a->chunks = c;
+	a->at = (char *)c + CHUNK_HDR + n;
+	a->end = (char *)c + CHUNK_HDR + CHUNK_BYTES;
+	return (char *)c + CHUNK_HDR;
+}
+
+cJSON *bs__json_parse_in(struct bs__json_arena *a, const char *text,
+			 size_t len, const char **end)
+{
+	struct bs__json_arena *was;
+	cJSON *doc;
+
+	bs__json_init();
+	was = parsing;
+	parsing = a;
+	doc = cJSON_ParseWithLengthOpts(text, len, end, 0);
+	parsing = was;
+	return doc;
 }
 
 void bs__json_oom_clear(void)

@@ -30,6 +30,35 @@ void bs__json_init(void);
 void bs__json_oom_clear(void);
 int bs__json_oom(void);
 
+/*
+ * Arenas, for documents parsed in bulk (pull pages hold tens of
+ * thousands of values).  A tree parsed into an arena takes its nodes and
+ * strings from large chunks, not one allocation each, and is freed only
+ * by freeing its arena: never with cJSON_Delete(), and never changed.
+ * The chunks of a freed arena go back to its pool, if it has one, for
+ * the next arena to reuse: memory the process has touched already, so a
+ * stream of pages does not fault in fresh memory for every page.  A pool
+ * may be shared by arenas of several threads; it is freed after every
+ * arena that uses it.
+ */
+struct bs__json_pool;
+struct bs__json_arena;
+
+/* NULL if out of memory. */
+struct bs__json_pool *bs__json_pool_new(void);
+void bs__json_pool_free(struct bs__json_pool *pool);
+
+/* An empty arena drawing on pool (NULL: none).  NULL if out of memory. */
+struct bs__json_arena *bs__json_arena_new(struct bs__json_pool *pool);
+void bs__json_arena_free(struct bs__json_arena *a);
+
+/*
+ * cJSON_ParseWithLengthOpts(text, len, end, 0) with the tree in a (a
+ * failed parse leaves what it took in a, freed with it).
+ */
+cJSON *bs__json_parse_in(struct bs__json_arena *a, const char *text,
+			 size_t len, const char **end);
+
 /* Add v under key k to object o; v NULL means out of memory.
  * BS_OK or BS_ENOMEM (v is freed). */
 int bs__json_put(cJSON *o, const char *k, cJSON *v);

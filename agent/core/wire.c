@@ -378,6 +378,13 @@ static int check_tree(const cJSON *j, struct bs__wire_fault *f)
 int bs__wire_decode(cJSON **out, int *version, const void *body, size_t len,
 		    const char *encoding, struct bs__wire_fault *f)
 {
+	return bs__wire_decode_in(NULL, out, version, body, len, encoding, f);
+}
+
+int bs__wire_decode_in(struct bs__json_arena *arena, cJSON **out,
+		       int *version, const void *body, size_t len,
+		       const char *encoding, struct bs__wire_fault *f)
+{
 	uint8_t *plain = NULL;
 	const char *text = body, *end = NULL;
 	size_t tlen = len, bad;
@@ -418,7 +425,7 @@ int bs__wire_decode(cJSON **out, int *version, const void *body, size_t len,
 	}
 	if ((rc = scan_raw(text, tlen, f)) != BS_OK)
 		goto cleanup;
-	doc = cJSON_ParseWithLengthOpts(text, tlen, &end, 0);
+	doc = bs__json_parse_in(arena, text, tlen, &end);
 	if (doc == NULL) {
 		/* cJSON cannot tell out-of-memory from bad text; a retry
 		 * of a body that parses elsewhere is the client's cue. */
@@ -461,7 +468,8 @@ int bs__wire_decode(cJSON **out, int *version, const void *body, size_t len,
 	*out = doc;
 	doc = NULL;
 cleanup:
-	cJSON_Delete(doc);
+	if (arena == NULL)
+		cJSON_Delete(doc);
 	bs__free(plain);
 	return rc;
 }

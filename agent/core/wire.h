@@ -29,6 +29,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
+
 /* The protocol version this build speaks, and the oldest it serves. */
 #define BS__WIRE_VERSION 1
 #define BS__WIRE_VERSION_MIN 1
@@ -106,6 +108,11 @@ int bs__wire_inflate(uint8_t **out, size_t *out_len, const void *in,
  */
 int bs__wire_decode(cJSON **out, int *version, const void *body, size_t len,
 		    const char *encoding, struct bs__wire_fault *f);
+
+/* The same with the tree in arena (NULL: none), which frees it. */
+int bs__wire_decode_in(struct bs__json_arena *arena, cJSON **out,
+		       int *version, const void *body, size_t len,
+		       const char *encoding, struct bs__wire_fault *f);
 
 /*
  * A new document: an object with "v" set to version.  NULL if out of

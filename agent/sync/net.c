@@ -55,7 +55,10 @@ void bs__resp_free(struct bs__resp *r)
 {
 	if (r == NULL)
 		return;
-	cJSON_Delete(r->doc);
+	if (r->arena != NULL)
+		bs__json_arena_free(r->arena);
+	else
+		cJSON_Delete(r->doc);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -369,8 +372,8 @@ static int answer(struct bs__resp *out, const uint8_t *body, size_t len,
 	int64_t ht;
 	int rc;
 
-	rc = bs__wire_decode(&out->doc, NULL, body, len,
-			     encoding[0] ? encoding : NULL, &f);
+	rc = bs__wire_decode_in(out->arena, &out->doc, NULL, body, len,
+				encoding[0] ? encoding : NULL, &f);
 	if (rc != BS_OK)
 		return bs__sync_because(out->status >= 500 ? BS_EBUSY
 							   : BS_ENETWORK,
@@ -552,14 +555,18 @@ void bs__raw_free(struct bs__raw *raw)
 	memset(raw, 0, sizeof(*raw));
 }
 
-int bs__net_decode(struct bs__raw *raw, struct bs__resp *out,
-		   struct bs__hub_clock *clock)
+int bs__net_decode(struct bs__raw *raw, struct bs__json_pool *pool,
+		   struct bs__resp *out, struct bs__hub_clock *clock)
 {
 	int64_t cursor = -1;
 	int more = -1, rc;
 
 	memset(out, 0, sizeof(*out));
 	out->status = raw->status;
+	if ((out->arena = bs__json_arena_new(pool)) == NULL) {
+		bs__raw_free(raw);
+		return bs__error_code(BS_ENOMEM);
+	}
 	rc = answer(out, raw->body, raw->len, raw->encoding, raw->t0,
 		    raw->t1, raw->what, clock, raw->sign);
 	if (rc == BS_OK &&

@@ -1365,6 +1365,7 @@ struct slot {
 
 struct fetch {
 	struct bs__net *net;
+	struct bs__json_pool *pool; /* for pages' trees; NULL: none */
 	int64_t cursor;          /* where the next request starts */
 	unsigned limit, page;    /* its size; the size after it */
 	pthread_t thread, decoder;
@@ -1398,9 +1399,9 @@ static void slot_failed(struct slot *s, int rc)
 }
 
 /* Decode the page that arrived in s; the caller marks it ready. */
-static void slot_decode(struct slot *s)
+static void slot_decode(struct fetch *f, struct slot *s)
 {
-	int rc = bs__net_decode(&s->raw, &s->resp, &s->clock);
+	int rc = bs__net_decode(&s->raw, f->pool, &s->resp, &s->clock);
 
 	if (rc != BS_OK)
 		slot_failed(s, rc);
@@ -1473,7 +1474,7 @@ static void *fetch_run(void *arg)
 		n = 0;
 		more = fetch_one(f, &s);
 		if (!s.ready && !f->decoding) {
-			slot_decode(&s);
+			slot_decode(f, &s);
 			s.ready = 1;
 		}
 		pthread_mutex_lock(&f->mu);
@@ -1519,7 +1520,7 @@ static void *decode_run(void *arg)
 		if (s == NULL || f->stop)
 			break;
 		pthread_mutex_unlock(&f->mu);
-		slot_decode(s);
+		slot_decode(f, s);
 		pthread_mutex_lock(&f->mu);
 		s->ready = 1;
 		if (s->rc == BS_OK) {
@@ -1542,18 +1543,26 @@ static int fetch_start(struct fetch *f, struct bs__round *r, int64_t cursor,
 
 	memset(f, 0, sizeof(*f));
 	f->net = &r->net;
+	/* Without a pool, pages' trees come from fresh memory: slower,
+	 * not wrong. */
+	f->pool = bs__json_pool_new();
 	f->cursor = cursor;
 	f->limit = first;
 	f->page = page;
-	if (pthread_condattr_init(&ca) != 0)
+	if (pthread_condattr_init(&ca) != 0) {
+		bs__json_pool_free(f->pool);
 		return bs__error_code(BS_ENOMEM);
+	}
 	ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
 	     pthread_cond_init(&f->cv, &ca) == 0;
 	pthread_condattr_destroy(&ca);
-	if (!ok)
+	if (!ok) {
+		bs__json_pool_free(f->pool);
 		return bs__error_code(BS_ENOMEM);
+	}
 	if (pthread_mutex_init(&f->mu, NULL) != 0) {
 		pthread_cond_destroy(&f->cv);
+		bs__json_pool_free(f->pool);
 		return bs__error_code(BS_ENOMEM);
 	}
 	/* The decoder first: the fetcher decodes in place without it. */
@@ -1606,7 +1615,7 @@ static int fetch_wait(struct fetch *f, struct bs__resp *out,
 	if (!f->running) {
 		fetch_one(f, &s);
 		if (!s.ready) {
-			slot_decode(&s);
+			slot_decode(f, &s);
 			s.ready = 1;
 		}
 	} else {
@@ -1649,8 +1658,9 @@ static void fetch_trash(struct fetch *f, struct bs__resp *page)
 	memset(page, 0, sizeof(*page));
 }
 
-/* Stop fetching and let go of every page not taken; a request or a
- * decoding under way is finished first. */
+/* Stop fetching and let go of every page not taken, and of the pool
+ * their trees came from (the page the pull holds is freed first); a
+ * request or a decoding under way is finished first. */
 static void fetch_free(struct fetch *f)
 {
 	int i;
@@ -1675,6 +1685,8 @@ static void fetch_free(struct fetch *f)
 	f->count = f->ntrash = 0;
 	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->mu);
+	bs__json_pool_free(f->pool);
+	f->pool = NULL;
 }
 
 /*
@@ -1804,6 +1816,8 @@ int bs__sync_pull(struct bs__round *r)
 	}
 	rc = batch_end(&p, rc);
 	rc = restore_sync(&p, rc);
+	/* The page's tree goes back to the pool before the pool goes. */
+	bs__resp_free(&resp);
 	fetch_free(&f);
 	/* Pages decoded apart taught their own copy of the clock; the
 	 * round reports and keeps the last good page's (a failed answer

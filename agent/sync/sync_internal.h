@@ -22,6 +22,7 @@
 #include <mbedtls/pk.h>
 #include <sqlite3.h>
 
+#include "agent/core/json.h"
 #include "agent/core/uuid.h"
 #include "branchsync/sync.h"
 
@@ -101,6 +102,7 @@ void bs__raw_free(struct bs__raw *raw);
 struct bs__resp {
 	long status;
 	cJSON *doc;
+	struct bs__json_arena *arena; /* holds doc, if not NULL */
 	const char *error;      /* points into doc, or NULL */
 	const char *cause;      /* likewise */
 	int64_t hub_time_ms;    /* 0 if the answer had none */
@@ -149,10 +151,11 @@ int bs__net_get_page(struct bs__net *n, struct bs__raw *raw,
  * Decode *raw (freed) into *out with the protocol's limits, as
  * bs__net_request() would have: the hub clock its answer carries and
  * the offline policy go to *clock.  The document must say the cursor
- * and more its headers announced.
+ * and more its headers announced.  Its tree is parsed into an arena
+ * drawing on pool (NULL: none), freed by bs__resp_free() before pool.
  */
-int bs__net_decode(struct bs__raw *raw, struct bs__resp *out,
-		   struct bs__hub_clock *clock);
+int bs__net_decode(struct bs__raw *raw, struct bs__json_pool *pool,
+		   struct bs__resp *out, struct bs__hub_clock *clock);
 
 /* 1 for the failures a later attempt may cure.  Cannot fail. */
 int bs__sync_retryable(int rc);

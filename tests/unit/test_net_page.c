@@ -48,24 +48,41 @@ static const char page[] =
 
 static void test_net_page__agrees(void **state)
 {
+	struct bs__json_pool *pool = bs__json_pool_new();
 	struct bs__hub_clock clock;
 	struct bs__resp resp;
 	struct bs__raw raw;
+	const cJSON *ch;
+	int round;
 
 	(void)state;
-	memset(&clock, 0, sizeof(clock));
-	raw_page(&raw, page, 41, 1);
-	assert_int_equal(bs__net_decode(&raw, &resp, &clock), BS_OK);
-	assert_null(raw.body);
-	assert_int_equal(resp.status, 200);
-	assert_non_null(resp.doc);
-	assert_int_equal(resp.hub_time_ms, HUB_MS);
-	/* Learned from the middle of the request. */
-	assert_true(clock.have_offset);
-	assert_int_equal(clock.offset_ms, HUB_MS - INT64_C(1795000000100));
-	assert_true(clock.have_policy);
-	assert_int_equal(clock.max_offline_ms, 604800000);
-	bs__resp_free(&resp);
+	assert_non_null(pool);
+	/* Without a pool, and twice with one: the second page's tree is
+	 * built in the chunks the first one gave back. */
+	for (round = 0; round < 3; round++) {
+		memset(&clock, 0, sizeof(clock));
+		raw_page(&raw, page, 41, 1);
+		assert_int_equal(bs__net_decode(&raw, round ? pool : NULL,
+						&resp, &clock), BS_OK);
+		assert_null(raw.body);
+		assert_int_equal(resp.status, 200);
+		assert_non_null(resp.doc);
+		assert_non_null(resp.arena);
+		ch = cJSON_GetArrayItem(cJSON_GetObjectItem(resp.doc,
+							    "changes"), 0);
+		assert_string_equal(cJSON_GetObjectItem(ch, "reason")
+					    ->valuestring, "branch");
+		assert_int_equal(resp.hub_time_ms, HUB_MS);
+		/* Learned from the middle of the request. */
+		assert_true(clock.have_offset);
+		assert_int_equal(clock.offset_ms,
+				 HUB_MS - INT64_C(1795000000100));
+		assert_true(clock.have_policy);
+		assert_int_equal(clock.max_offline_ms, 604800000);
+		bs__resp_free(&resp);
+		assert_null(resp.arena);
+	}
+	bs__json_pool_free(pool);
 }
 
 static void test_net_page__headers_disagree(void **state)
@@ -83,7 +100,7 @@ static void test_net_page__headers_disagree(void **state)
 	for (i = 0; i < BS__ARRAY_LEN(lies); i++) {
 		memset(&clock, 0, sizeof(clock));
 		raw_page(&raw, page, lies[i].cursor, lies[i].more);
-		assert_int_equal(bs__net_decode(&raw, &resp, &clock),
+		assert_int_equal(bs__net_decode(&raw, NULL, &resp, &clock),
 				 BS_ENETWORK);
 		assert_non_null(strstr(bs_last_error(), "headers"));
 		assert_null(raw.body);
@@ -98,19 +115,22 @@ static void test_net_page__not_a_document(void **state)
 		"{\"v\":1,\"changes\":[],\"more\":true}",
 		"{\"v\":1,\"cursor\":\"41\",\"more\":true}",
 	};
+	struct bs__json_pool *pool = bs__json_pool_new();
 	struct bs__hub_clock clock;
 	struct bs__resp resp;
 	struct bs__raw raw;
 	size_t i;
 
 	(void)state;
+	assert_non_null(pool);
 	for (i = 0; i < BS__ARRAY_LEN(bad); i++) {
 		memset(&clock, 0, sizeof(clock));
 		raw_page(&raw, bad[i], 41, 1);
-		assert_int_equal(bs__net_decode(&raw, &resp, &clock),
+		assert_int_equal(bs__net_decode(&raw, pool, &resp, &clock),
 				 BS_ENETWORK);
 		bs__resp_free(&resp);
 	}
+	bs__json_pool_free(pool);
 	/* Freeing a page never decoded is safe, twice. */
 	raw_page(&raw, page, 41, 1);
 	bs__raw_free(&raw);

@@ -775,6 +775,111 @@ static void test_wire__json_writer(void **state)
 	}
 }
 
+/*
+ * A document parsed into an arena is the tree a plain parse gives,
+ * whatever it holds: a string too long for a shared chunk, more values
+ * than one chunk holds, escapes.  A failed parse leaves nothing behind
+ * once its arena is freed (the sanitizer run checks leaks).  A pool
+ * hands a freed arena's chunks to the next arena: once it is warm, a
+ * parse allocates nothing but the arena itself, which without the pool
+ * fails for want of memory.
+ */
+static void test_wire__arena(void **st)
+{
+	static const char *const bad[] = {
+		"{\"a\":[1,2,", "{\"a\":\"open", "[{\"k\":tru}]", "{\"a\":1}}",
+	};
+	struct bs__json_pool *pool;
+	struct bs__json_arena *a;
+	static const char item[] = ",\"s\":\"客户 \\\"甲\\\"\\n\"}";
+	struct bs__jw w = { NULL, 0, 0, 0 };
+	cJSON *plain, *in;
+	const char *end;
+	char *p1, *p2;
+	size_t i, many;
+	int first = 1;
+
+	(void)st;
+	bs__json_init();
+	pool = bs__json_pool_new();
+	assert_non_null(pool);
+	/* Many small values first: the document the warm pool parses
+	 * again is this part alone. */
+	bs__jw_raw(&w, "{", 1);
+	bs__jw_key(&w, &first, "items");
+	bs__jw_raw(&w, "[", 1);
+	for (i = 0; i < 20000; i++) {
+		bs__jw_raw(&w, i ? ",{\"i\":" : "{\"i\":", i ? 6 : 5);
+		bs__jw_int(&w, (int64_t)i);
+		bs__jw_raw(&w, item, strlen(item));
+	}
+	bs__jw_raw(&w, "]", 1);
+	many = w.len;
+	bs__jw_key(&w, &first, "big");
+	bs__jw_raw(&w, "\"", 1);
+	for (i = 0; i < 100000; i++)
+		bs__jw_raw(&w, "x", 1);
+	bs__jw_raw(&w, "\"}", 2);
+	assert_false(w.failed);
+
+	plain = cJSON_ParseWithLengthOpts(w.buf, w.len, NULL, 0);
+	assert_non_null(plain);
+	a = bs__json_arena_new(pool);
+	assert_non_null(a);
+	in = bs__json_parse_in(a, w.buf, w.len, &end);
+	assert_non_null(in);
+	assert_ptr_equal(end, w.buf + w.len);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(in, "items")),
+			 20000);
+	assert_int_equal(strlen(cJSON_GetObjectItem(in, "big")->valuestring),
+			 100000);
+	p1 = cJSON_PrintUnformatted(plain);
+	p2 = cJSON_PrintUnformatted(in);
+	assert_non_null(p1);
+	assert_non_null(p2);
+	assert_string_equal(p1, p2);
+	cJSON_free(p1);
+	cJSON_free(p2);
+	cJSON_Delete(plain);
+	bs__json_arena_free(a);
+
+	for (i = 0; i < BS__ARRAY_LEN(bad); i++) {
+		a = bs__json_arena_new(pool);
+		assert_non_null(a);
+		in = bs__json_parse_in(a, bad[i], strlen(bad[i]), &end);
+		if (in != NULL) /* text after the value: end says where */
+			assert_true(end < bad[i] + strlen(bad[i]));
+		bs__json_arena_free(a);
+	}
+
+	/* The items again, "]}" closing them, with only one allocation
+	 * allowed: the arena's. */
+	memcpy(w.buf + many, "}", 2);
+	bs__alloc_fail_after(2, 1);
+	a = bs__json_arena_new(pool);
+	assert_non_null(a);
+	in = bs__json_parse_in(a, w.buf, many + 1, &end);
+	bs__alloc_fail_after(0, 0);
+	assert_non_null(in);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(in, "items")),
+			 20000);
+	bs__json_arena_free(a);
+
+	bs__json_oom_clear();
+	bs__alloc_fail_after(2, 1);
+	a = bs__json_arena_new(NULL);
+	assert_non_null(a);
+	in = bs__json_parse_in(a, w.buf, many + 1, &end);
+	bs__alloc_fail_after(0, 0);
+	assert_null(in);
+	assert_true(bs__json_oom());
+	bs__json_oom_clear();
+	bs__json_arena_free(a);
+
+	bs__jw_free(&w);
+	bs__json_pool_free(pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -801,6 +906,7 @@ int main(void)
 		cmocka_unit_test(test_wire__hex_b64),
 		cmocka_unit_test(test_wire__out_of_memory),
 		cmocka_unit_test(test_wire__json_writer),
+		cmocka_unit_test(test_wire__arena),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
