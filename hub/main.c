@@ -173,6 +173,10 @@ int main(int argc, char **argv)
 	if ((rc = bs__hub_store_open(&st, o.db ? o.db : db)) != BS_OK)
 		goto done;
 	if (strcmp(o.cmd, "serve") == 0) {
+		/* A pull page is written, deflated and copied in buffers of
+		 * about a megabyte, freed once it is sent: keep them for the
+		 * next page instead of mapping fresh memory every time. */
+		bs_os_reuse_freed_memory((size_t)64 << 20);
 		need(&o, 0);
 		h.store = st;
 		h.skew_ms = BS__WIRE_SKEW_MS;

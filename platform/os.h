@@ -88,6 +88,16 @@ void bs_os_lock_memory(void *p, size_t n);
 void bs_os_unlock_memory(void *p, size_t n);
 
 /*
+ * Let the C library's allocator keep up to n bytes it has freed, and
+ * serve blocks of up to n / 4 from its heap rather than from mappings
+ * of their own, where it offers the choice: for a server that builds and
+ * frees buffers of a megabyte or two for every request, each of which
+ * would otherwise be mapped, faulted in page by page and handed back.
+ * Best effort.  Cannot fail.
+ */
+void bs_os_reuse_freed_memory(size_t n);
+
+/*
  * Advisory lock on a lock file: exclusive or shared, never blocking.
  * *out_fd receives the descriptor to pass to bs_os_unlock.  BS_EBUSY if
  * another process holds a conflicting lock.

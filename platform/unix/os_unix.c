@@ -7,6 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +354,23 @@ void bs_os_lock_memory(void *p, size_t n)
 		(void)madvise((void *)start, n + ((uintptr_t)p - start),
 			      MADV_DONTDUMP);
 	}
+#endif
+}
+
+void bs_os_reuse_freed_memory(size_t n)
+{
+#if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD) && defined(M_MMAP_THRESHOLD)
+	/* glibc refuses a mapping threshold above 4 Mi longs. */
+	size_t map = n / 4, map_max = (size_t)4 * 1024 * 1024 * sizeof(long);
+
+	if (n > INT_MAX)
+		n = INT_MAX;
+	if (map > map_max)
+		map = map_max;
+	(void)mallopt(M_MMAP_THRESHOLD, (int)map);
+	(void)mallopt(M_TRIM_THRESHOLD, (int)n);
+#else
+	(void)n;
 #endif
 }
 
