@@ -230,6 +230,7 @@ struct page {
 	int nprof;
 	char kinds[KINDS][24];
 	int nkinds;
+	int first;               /* the store's first pull (cursor 0) */
 	int open;                /* a batch's transaction is open */
 	int64_t batch_t0;        /* when it began (monotonic ns) */
 	unsigned long batch_changes, batch_pages;
@@ -738,63 +739,43 @@ static int put_clock(struct page *p, const char *id, const char *field,
 	return step(p, s, "store a pulled ticket");
 }
 
-static int apply_ticket(struct page *p, const cJSON *ch)
+/* The ticket id's ref, if it has one, taken from any other ticket that
+ * holds it: the hub has given it to this one. */
+static int ref_free(struct page *p, const cJSON *t, const char *id)
 {
-	const cJSON *t = member(ch, "ticket"), *c;
-	const char *id, *status, *cust, *put = NULL;
-	char stamp[BS__HLC_TEXT_LEN + 1];
-	enum bs__status st;
-	struct old old;
 	sqlite3_stmt *s;
-	int64_t version, fr, res;
-	int mask, rc, i, flags;
+	int rc;
 
-	memset(&old, 0, sizeof(old));
-	if (!cJSON_IsObject(t) || bs__wire_uuid(&id, t, "id", 0) != BS_OK ||
-	    bs__wire_str(&status, t, "status", 32, 0) != BS_OK ||
-	    bs__status_parse(&st, status) != BS_OK ||
-	    bs__wire_int(&version, NULL, t, "version", 0, INT64_MAX / 2, 0))
-		return bs__error(BS_EINVAL, "a pulled ticket is malformed: %s",
-				 bs_last_error());
-	if ((rc = pending_mask(p, id, &mask)) ||
-	    (rc = load_old(p, id, &old)))
-		goto cleanup;
+	if (jstr(t, "ref") == NULL)
+		return BS_OK;
+	if ((rc = stmt(p, Q_REF_FREE, &s)) != BS_OK)
+		return rc;
+	sqlite3_bind_text(s, 1, jstr(t, "ref"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+	return step(p, s, "store a pulled ticket");
+}
 
-	/* The customer first: the ticket refers to it. */
-	if (cJSON_IsObject(c = member(ch, "customer"))) {
-		if ((rc = put_customer(p, c)) != BS_OK)
-			goto cleanup;
-		put = jstr(c, "id");
-		if (cJSON_IsArray(member(ch, "archive")) &&
-		    (rc = put_archive(p, put, member(ch, "archive"))) != BS_OK)
-			goto cleanup;
-	}
-	/* A customer the change did not carry is kept as a stub. */
-	cust = jstr(t, "customer_id");
-	if (cust != NULL && (put == NULL || strcmp(put, cust) != 0)) {
-		if ((rc = stmt(p, Q_CUSTOMER_STUB, &s)) != BS_OK)
-			goto cleanup;
-		sqlite3_bind_text(s, 1, cust, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 2, p->tk.device_ms);
-		if ((rc = step(p, s, "store a pulled ticket")) != BS_OK)
-			goto cleanup;
-	}
-	if (jstr(t, "ref") != NULL) {
-		if ((rc = stmt(p, Q_REF_FREE, &s)) != BS_OK)
-			goto cleanup;
-		sqlite3_bind_text(s, 1, jstr(t, "ref"), -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
-		if ((rc = step(p, s, "store a pulled ticket")) != BS_OK)
-			goto cleanup;
-	}
+/*
+ * Insert ticket t, or update it if old says the device has it; mask
+ * says which fields keep the device's value.  With taken set, an insert
+ * that finds the id or the ref taken sets *taken and changes nothing
+ * (no error is left).
+ */
+static int put_ticket(struct page *p, const cJSON *t, const struct old *old,
+		      int mask, int64_t version, int *taken)
+{
+	const char *status = jstr(t, "status");
+	sqlite3_stmt *s;
+	int64_t fr, res;
+	int rc, src, flags;
 
 	due_times(p, t, &fr, &res);
-	flags = !old.found || (!(mask & KEEP_STATUS) &&
-			       strcmp(old.status, status) != 0)
+	flags = !old->found || (!(mask & KEEP_STATUS) &&
+				strcmp(old->status, status) != 0)
 			? 2
 			: 0;
-	if ((rc = stmt(p, old.found ? Q_TICKET : Q_TICKET_NEW, &s)) != BS_OK)
-		goto cleanup;
+	if ((rc = stmt(p, old->found ? Q_TICKET : Q_TICKET_NEW, &s)) != BS_OK)
+		return rc;
 	bind_json(s, 1, t, "id");
 	bind_json(s, 2, t, "ref");
 	bind_json(s, 3, t, "external_ref");
@@ -825,9 +806,77 @@ static int apply_ticket(struct page *p, const cJSON *ch)
 	sqlite3_bind_int64(s, 28, version);
 	sqlite3_bind_int(s, 29, mask != 0);
 	sqlite3_bind_int(s, 30, flags);
-	if (old.found)
+	if (old->found)
 		sqlite3_bind_int(s, 31, mask);
-	if ((rc = step(p, s, "store a pulled ticket")) != BS_OK)
+	src = sqlite3_step(s);
+	if (src == SQLITE_DONE || src == SQLITE_ROW) {
+		rc = BS_OK;
+	} else if (taken != NULL &&
+		   sqlite3_extended_errcode(p->db) == SQLITE_CONSTRAINT_UNIQUE) {
+		*taken = 1;
+		rc = BS_OK;
+	} else {
+		rc = bs__sync_sqlerr(p->db, src, "store a pulled ticket");
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+static int apply_ticket(struct page *p, const cJSON *ch)
+{
+	const cJSON *t = member(ch, "ticket"), *c;
+	const char *id, *status, *cust, *put = NULL;
+	char stamp[BS__HLC_TEXT_LEN + 1];
+	enum bs__status st;
+	struct old old;
+	sqlite3_stmt *s;
+	int64_t version;
+	int mask, rc, i, taken = 0;
+
+	memset(&old, 0, sizeof(old));
+	if (!cJSON_IsObject(t) || bs__wire_uuid(&id, t, "id", 0) != BS_OK ||
+	    bs__wire_str(&status, t, "status", 32, 0) != BS_OK ||
+	    bs__status_parse(&st, status) != BS_OK ||
+	    bs__wire_int(&version, NULL, t, "version", 0, INT64_MAX / 2, 0))
+		return bs__error(BS_EINVAL, "a pulled ticket is malformed: %s",
+				 bs_last_error());
+	/* A store's first pull mostly brings tickets the device does not
+	 * have: it tries to insert each one as new, and only when the id
+	 * or the ref is taken (a ticket sent again, a ref the hub moved)
+	 * does what every other pull does, after the same insert found
+	 * nothing to change. */
+	if ((rc = pending_mask(p, id, &mask)) ||
+	    (!p->first && (rc = load_old(p, id, &old))))
+		goto cleanup;
+
+	/* The customer first: the ticket refers to it. */
+	if (cJSON_IsObject(c = member(ch, "customer"))) {
+		if ((rc = put_customer(p, c)) != BS_OK)
+			goto cleanup;
+		put = jstr(c, "id");
+		if (cJSON_IsArray(member(ch, "archive")) &&
+		    (rc = put_archive(p, put, member(ch, "archive"))) != BS_OK)
+			goto cleanup;
+	}
+	/* A customer the change did not carry is kept as a stub. */
+	cust = jstr(t, "customer_id");
+	if (cust != NULL && (put == NULL || strcmp(put, cust) != 0)) {
+		if ((rc = stmt(p, Q_CUSTOMER_STUB, &s)) != BS_OK)
+			goto cleanup;
+		sqlite3_bind_text(s, 1, cust, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, p->tk.device_ms);
+		if ((rc = step(p, s, "store a pulled ticket")) != BS_OK)
+			goto cleanup;
+	}
+	if (p->first) {
+		if ((rc = put_ticket(p, t, &old, mask, version, &taken)))
+			goto cleanup;
+		if (taken && (rc = load_old(p, id, &old)) != BS_OK)
+			goto cleanup;
+	}
+	if ((!p->first || taken) &&
+	    ((rc = ref_free(p, t, id)) != BS_OK ||
+	     (rc = put_ticket(p, t, &old, mask, version, NULL)) != BS_OK))
 		goto cleanup;
 
 	/* Field clocks of what head office changed, and the other side of
@@ -1769,6 +1818,7 @@ int bs__sync_pull(struct bs__round *r)
 	/* A store's first pull starts with a small page, so that applying
 	 * starts at once; later pulls are mostly one page, and one request
 	 * saves a round trip on a slow link. */
+	p.first = cursor == 0;
 	if ((rc = fetch_start(&f, r, cursor,
 			      cursor == 0 && r->o.page > FIRST_PAGE ?
 			      FIRST_PAGE : r->o.page, r->o.page)) != BS_OK)

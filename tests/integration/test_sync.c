@@ -2454,11 +2454,81 @@ static void test_sync__clock_kept_when_a_later_page_fails(void **state)
 	fake_stop();
 }
 
+/*
+ * A store's first pull inserts each ticket as new, and falls back to
+ * what every other pull does when the id or the ref is taken: a ticket
+ * sent twice in the pull is updated, not refused, and keeps the text
+ * the later change carries; a ref the hub moved to another ticket
+ * leaves the one that had it.  Every activity of both changes is kept.
+ */
+static void test_sync__first_pull_meets_its_own_tickets(void **state)
+{
+#define FP_T1 "01900000-0000-7000-8000-000000000001"
+#define FP_T2 "01900000-0000-7000-8000-000000000002"
+#define FP_T3 "01900000-0000-7000-8000-000000000003"
+#define TICKET(seq, id, ref, subject, act) \
+	"{\"seq\":" #seq ",\"kind\":\"ticket\",\"whole\":true,\"ticket\":" \
+	"{\"id\":\"" id "\",\"ref\":\"" ref "\",\"channel\":\"phone\"," \
+	"\"priority\":\"normal\",\"status\":\"dispatched\",\"subject\":\"" \
+	subject "\",\"branch\":\"BR01\",\"assignee\":\"s1\"," \
+	"\"t0_ms\":1796480000000,\"created_ms\":1796480000000," \
+	"\"updated_ms\":1796480000000,\"version\":" #seq "}," \
+	"\"activities\":[{\"id\":\"" act "\",\"kind\":\"note\"," \
+	"\"visibility\":\"internal\",\"body\":\"" subject "\"," \
+	"\"author\":\"ho\",\"hlc\":\"0190000000000" #seq "00\"," \
+	"\"device_time_ms\":1796480000000,\"hub_time_ms\":1796480000000}]}"
+	static char page[4096];
+
+	(void)state;
+	dev_make(&a, "tablet", "s1", "BR01", "staff");
+	enroll(&a);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket"), 0);
+	fake_start();
+	set_url(&a, fake.port);
+	snprintf(page, sizeof(page), "{\"v\":1,\"hub_time_ms\":%lld,"
+		 "\"changes\":[" TICKET(1, FP_T1, "VOC-1", "first",
+		 "01900000-0000-7000-8000-0000000000a1") ","
+		 TICKET(2, FP_T2, "VOC-2", "two",
+		 "01900000-0000-7000-8000-0000000000a2") ","
+		 TICKET(3, FP_T1, "VOC-1", "second",
+		 "01900000-0000-7000-8000-0000000000a3") ","
+		 TICKET(4, FP_T3, "VOC-2", "three",
+		 "01900000-0000-7000-8000-0000000000a4") "],"
+		 "\"cursor\":4,\"more\":false}",
+		 (long long)__real_bs_os_now_ms());
+	fake_answer(200, "", page, strlen(page));
+	sync_ok(&a);
+	fake_stop();
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket"), 3);
+	assert_string_equal(dev_text(&a, "SELECT subject FROM ticket WHERE "
+				     "id = '%s'", FP_T1), "second");
+	assert_int_equal(dev_int(&a, "SELECT server_version FROM ticket "
+				 "WHERE id = '%s'", FP_T1), 3);
+	assert_string_equal(dev_text(&a, "SELECT ref FROM ticket WHERE "
+				     "id = '%s'", FP_T1), "VOC-1");
+	assert_int_equal(dev_int(&a, "SELECT ref IS NULL FROM ticket WHERE "
+				 "id = '%s'", FP_T2), 1);
+	assert_string_equal(dev_text(&a, "SELECT ref FROM ticket WHERE "
+				     "id = '%s'", FP_T3), "VOC-2");
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM activity WHERE "
+				 "ticket_id = '%s'", FP_T1), 2);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM activity"), 4);
+	assert_int_equal(dev_int(&a, "SELECT value FROM sync_state WHERE "
+				 "key = 'pull_cursor'"), 4);
+#undef TICKET
+#undef FP_T1
+#undef FP_T2
+#undef FP_T3
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sync__enroll_good, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__first_pull_meets_its_own_tickets, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_sync__enroll_wrong_code,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync__enroll_mitm_refused,
