@@ -88,12 +88,15 @@ void bs_os_lock_memory(void *p, size_t n);
 void bs_os_unlock_memory(void *p, size_t n);
 
 /*
- * Let the C library's allocator keep up to n bytes it has freed, and
- * serve blocks of up to n / 4 from its heap rather than from mappings
- * of their own, where it offers the choice: for a server that builds and
- * frees buffers of a megabyte or two for every request, each of which
- * would otherwise be mapped, faulted in page by page and handed back.
- * Best effort.  Cannot fail.
+ * Let the C library's allocator keep up to n bytes it has freed in each
+ * of its heaps (glibc keeps one heap for every few threads), and serve
+ * blocks of up to n / 4 from a heap rather than from mappings of their
+ * own, where it offers the choice: for a server that builds and frees
+ * buffers of a megabyte or two for every request, each of which would
+ * otherwise be mapped, faulted in page by page and handed back.  This
+ * also ends the allocator's own tuning of both limits.  Where a heap is
+ * smaller than such a buffer (threads' heaps on 32-bit systems), the
+ * buffer is still mapped.  Best effort.  Cannot fail.
  */
 void bs_os_reuse_freed_memory(size_t n);
 

@@ -2,6 +2,7 @@
  * json.c - cJSON allocation hooks and the put/print helpers of json.h.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 #include <threads.h>
@@ -27,13 +28,18 @@ static void *json_malloc(size_t n)
 	return p;
 }
 
+static void arena_give_back(struct bs__json_arena *a, void *p);
+
 /* While a parse into an arena runs, all cJSON frees on this thread are
- * of what that parse took from the arena (a string or a subtree it gives
- * up on): they go with the arena. */
+ * of what that parse took from the arena: the scratch buffer it takes
+ * and frees at once for every number, a string or a subtree it gives up
+ * on.  They go with the arena; the newest block is handed out again. */
 static void json_free(void *p)
 {
 	if (parsing == NULL)
 		bs__free(p);
+	else
+		arena_give_back(parsing, p);
 }
 
 static void set_hooks(void)
@@ -67,7 +73,7 @@ struct chunk {
 #define CHUNK_HDR ROUND(sizeof(struct chunk))
 
 struct bs__json_pool {
-	mtx_t mu;
+	pthread_mutex_t mu;
 	struct chunk *free;
 	unsigned n;
 };
@@ -77,13 +83,14 @@ struct bs__json_arena {
 	struct chunk *chunks;   /* CHUNK_BYTES each */
 	struct chunk *own;      /* blocks of their own size */
 	char *at, *end;         /* what is left of the newest chunk */
+	char *last;             /* the block carved last from it, or NULL */
 };
 
 struct bs__json_pool *bs__json_pool_new(void)
 {
 	struct bs__json_pool *p = bs__calloc(1, sizeof(*p));
 
-	if (p != NULL && mtx_init(&p->mu, mtx_plain) != thrd_success) {
+	if (p != NULL && pthread_mutex_init(&p->mu, NULL) != 0) {
 		bs__free(p);
 		p = NULL;
 	}
@@ -105,7 +112,7 @@ void bs__json_pool_free(struct bs__json_pool *p)
 	if (p == NULL)
 		return;
 	chunks_free(p->free);
-	mtx_destroy(&p->mu);
+	pthread_mutex_destroy(&p->mu);
 	bs__free(p);
 }
 
@@ -123,12 +130,12 @@ static struct chunk *chunk_take(struct bs__json_pool *p)
 	struct chunk *c = NULL;
 
 	if (p != NULL) {
-		mtx_lock(&p->mu);
+		pthread_mutex_lock(&p->mu);
 		if ((c = p->free) != NULL) {
 			p->free = c->next;
 			p->n--;
 		}
-		mtx_unlock(&p->mu);
+		pthread_mutex_unlock(&p->mu);
 	}
 	return c != NULL ? c : bs__malloc(CHUNK_HDR + CHUNK_BYTES);
 }
@@ -143,13 +150,13 @@ void bs__json_arena_free(struct bs__json_arena *a)
 	chunks_free(a->own);
 	c = a->chunks;
 	if ((p = a->pool) != NULL) {
-		mtx_lock(&p->mu);
+		pthread_mutex_lock(&p->mu);
 		for (; c != NULL && p->n < POOL_MAX; c = next, p->n++) {
 			next = c->next;
 			c->next = p->free;
 			p->free = c;
 		}
-		mtx_unlock(&p->mu);
+		pthread_mutex_unlock(&p->mu);
 	}
 	chunks_free(c);
 	bs__free(a);
@@ -164,7 +171,7 @@ static void *arena_alloc(struct bs__json_arena *a, size_t n)
 		return NULL;
 	n = n == 0 ? ALIGN_TO : ROUND(n);
 	if (n <= (size_t)(a->end - a->at)) {
-		p = a->at;
+		p = a->last = a->at;
 		a->at += n;
 		return p;
 	}
@@ -179,9 +186,19 @@ static void *arena_alloc(struct bs__json_arena *a, size_t n)
 		return NULL;
 	c->next = a->chunks;
 	a->chunks = c;
-	a->at = (char *)c + CHUNK_HDR + n;
+	a->last = (char *)c + CHUNK_HDR;
+	a->at = a->last + n;
 	a->end = (char *)c + CHUNK_HDR + CHUNK_BYTES;
-	return (char *)c + CHUNK_HDR;
+	return a->last;
+}
+
+/* Freeing the block carved last makes its room the next one's. */
+static void arena_give_back(struct bs__json_arena *a, void *p)
+{
+	if (p != NULL && p == a->last) {
+		a->at = a->last;
+		a->last = NULL;
+	}
 }
 
 cJSON *bs__json_parse_in(struct bs__json_arena *a, const char *text,

@@ -360,14 +360,10 @@ void bs_os_lock_memory(void *p, size_t n)
 void bs_os_reuse_freed_memory(size_t n)
 {
 #if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD) && defined(M_MMAP_THRESHOLD)
-	/* glibc refuses a mapping threshold above 4 Mi longs. */
-	size_t map = n / 4, map_max = (size_t)4 * 1024 * 1024 * sizeof(long);
-
+	/* A value glibc refuses leaves its own, adaptive, setting. */
 	if (n > INT_MAX)
 		n = INT_MAX;
-	if (map > map_max)
-		map = map_max;
-	(void)mallopt(M_MMAP_THRESHOLD, (int)map);
+	(void)mallopt(M_MMAP_THRESHOLD, (int)(n / 4));
 	(void)mallopt(M_TRIM_THRESHOLD, (int)n);
 #else
 	(void)n;

@@ -2461,6 +2461,25 @@ static void test_sync__clock_kept_when_a_later_page_fails(void **state)
  * the later change carries; a ref the hub moved to another ticket
  * leaves the one that had it.  Every activity of both changes is kept.
  */
+static int lookups, ref_frees;
+
+static int count_lookups(unsigned type, void *ud, void *p, void *x)
+{
+	static const char lookup[] = "SELECT status, subject, description, "
+				     "transcript, outcome FROM ticket WHERE id";
+	static const char ref_free[] = "UPDATE ticket SET ref = NULL";
+	const char *sql = x;
+
+	(void)type;
+	(void)ud;
+	(void)p;
+	if (strncmp(sql, lookup, sizeof(lookup) - 1) == 0)
+		lookups++;
+	else if (strncmp(sql, ref_free, sizeof(ref_free) - 1) == 0)
+		ref_frees++;
+	return 0;
+}
+
 static void test_sync__first_pull_meets_its_own_tickets(void **state)
 {
 #define FP_T1 "01900000-0000-7000-8000-000000000001"
@@ -2497,8 +2516,15 @@ static void test_sync__first_pull_meets_its_own_tickets(void **state)
 		 "\"cursor\":4,\"more\":false}",
 		 (long long)__real_bs_os_now_ms());
 	fake_answer(200, "", page, strlen(page));
+	lookups = ref_frees = 0;
+	sqlite3_trace_v2(bs_store_db(a.st), SQLITE_TRACE_STMT, count_lookups,
+			 NULL);
 	sync_ok(&a);
+	sqlite3_trace_v2(bs_store_db(a.st), 0, NULL, NULL);
 	fake_stop();
+	/* Looked up only where the insert found the id or ref taken. */
+	assert_int_equal(lookups, 2);
+	assert_int_equal(ref_frees, 2);
 	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket"), 3);
 	assert_string_equal(dev_text(&a, "SELECT subject FROM ticket WHERE "
 				     "id = '%s'", FP_T1), "second");
