@@ -1456,6 +1456,17 @@ static void slot_decode(struct fetch *f, struct slot *s)
 		slot_failed(s, rc);
 }
 
+/* Decode s on the thread that holds the connection, which then signs
+ * with what the page taught about the hub's clock, as it does with
+ * what the decoding thread learns. */
+static void decode_here(struct fetch *f, struct slot *s)
+{
+	slot_decode(f, s);
+	s->ready = 1;
+	if (s->rc == BS_OK)
+		f->net->clock = s->clock;
+}
+
 /* Fetch the page at f->cursor into *s and say whether another follows;
  * on a page that cannot say where the next starts, none does (the pull
  * reports what is wrong with it).  The page is left to decode if its
@@ -1522,10 +1533,8 @@ static void *fetch_run(void *arg)
 			bs__resp_free(&trash[i]);
 		n = 0;
 		more = fetch_one(f, &s);
-		if (!s.ready && !f->decoding) {
-			slot_decode(f, &s);
-			s.ready = 1;
-		}
+		if (!s.ready && !f->decoding)
+			decode_here(f, &s);
 		pthread_mutex_lock(&f->mu);
 		f->q[(f->head + f->count) % AHEAD] = s;
 		f->count++;
@@ -1663,10 +1672,8 @@ static int fetch_wait(struct fetch *f, struct bs__resp *out,
 	memset(out, 0, sizeof(*out));
 	if (!f->running) {
 		fetch_one(f, &s);
-		if (!s.ready) {
-			slot_decode(f, &s);
-			s.ready = 1;
-		}
+		if (!s.ready)
+			decode_here(f, &s);
 	} else {
 		pthread_mutex_lock(&f->mu);
 		while (!page_ready(f))
