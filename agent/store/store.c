@@ -26,6 +26,7 @@
 #include "agent/core/embed.h"
 #include "branchsync/store.h"
 #include "platform/os.h"
+#include "checkpoint.h"
 #include "keyfile.h"
 #include "migrate.h"
 #include "store_internal.h"
@@ -46,6 +47,7 @@ struct bs_store {
 	int opened_kind;
 	bs__vfs *vfs;
 	sqlite3 *db;
+	bs__ckpt *ckpt;          /* db's checkpoints (checkpoint.h) */
 };
 
 /* --- paths and errors ------------------------------------------------- */
@@ -329,7 +331,10 @@ static int attach_db(bs_store *st)
 			   NULL, NULL);
 	if (src != SQLITE_OK)
 		return bs__store_error(st, src, "open store");
-	return bs__migrate(st->db, bs__migrations);
+	if ((rc = bs__migrate(st->db, bs__migrations)) != BS_OK)
+		return rc;
+	return bs__ckpt_start(&st->ckpt, st->db, st->db_path,
+			      bs__vfs_name(st->vfs));
 }
 
 int bs_store_create(bs_store **out, const char *dir, const bs_key *key,
@@ -439,6 +444,7 @@ void bs_store_close(bs_store *st)
 {
 	if (st == NULL)
 		return;
+	bs__ckpt_stop(st->ckpt);
 	if (st->db != NULL)
 		sqlite3_close_v2(st->db);
 	bs__vfs_destroy(st->vfs);
@@ -492,6 +498,11 @@ bs__vfs *bs__store_vfs(bs_store *st)
 const char *bs__store_db_path(bs_store *st)
 {
 	return st->db_path;
+}
+
+unsigned long bs__store_checkpoints(bs_store *st)
+{
+	return st->ckpt != NULL ? bs__ckpt_runs(st->ckpt) : 0;
 }
 
 /* --- slots ------------------------------------------------------------- */
@@ -703,6 +714,8 @@ int bs_store_rekey(bs_store *st, const bs_key *key, unsigned *dropped)
 	/* The commit point: from here on the new epoch is the store. */
 	if ((rc = bs__keyfile_write(&kf, st->keys_path)) != BS_OK)
 		goto cleanup;
+	bs__ckpt_stop(st->ckpt);
+	st->ckpt = NULL;
 	sqlite3_close_v2(st->db);
 	st->db = NULL;
 	bs__vfs_destroy(st->vfs);
@@ -712,6 +725,9 @@ int bs_store_rekey(bs_store *st, const bs_key *key, unsigned *dropped)
 	remove_stale(st->dir, st->kf.epoch);
 	if ((rc = db_name(st->db_path, st->dir, kf.epoch)) == BS_OK)
 		rc = connect(&st->db, &st->vfs, st->db_path, &st->kf, st->dek);
+	if (rc == BS_OK)
+		rc = bs__ckpt_start(&st->ckpt, st->db, st->db_path,
+				    bs__vfs_name(st->vfs));
 cleanup:
 	if (st->lock_fd >= 0)
 		(void)bs_os_relock(st->lock_fd, 0);

@@ -19,4 +19,7 @@ int bs__store_error(bs_store *st, int sqlite_rc, const char *what);
 bs__vfs *bs__store_vfs(bs_store *st);
 const char *bs__store_db_path(bs_store *st);
 
+/* Checkpoints run beside the store's writer so far (checkpoint.h). */
+unsigned long bs__store_checkpoints(bs_store *st);
+
 #endif

@@ -17,6 +17,7 @@
  * journal playback it is handed back as zeros instead: SQLite's checksum
  * then rejects the record, which is how it ends a log torn by a crash.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,14 +46,34 @@ struct bs__vfs {
 	uint8_t page_key[BS_KEY_LEN];
 	uint8_t kid[4];
 	int registered;
+	/* Connections on other threads share the VFS (the store's own
+	 * checkpoints run on a thread of their own): lock guards what
+	 * follows. */
+	pthread_mutex_t lock;
 	/* Last authentication failure. */
 	int fault;
 	uint32_t fault_pgno;
 	const char *fault_what;
-	/* Between SQLITE_FCNTL_CKPT_START and _DONE (see main_write). */
-	int in_checkpoint;
 	bs__vfs_stats stats;
 };
+
+/*
+ * The VFS whose checkpoint this thread is running, between
+ * SQLITE_FCNTL_CKPT_START and _DONE (see main_write).  SQLite runs a
+ * checkpoint on the thread that asked for it, start to end; kept per
+ * thread, a checkpoint never changes what another connection of the
+ * same store reads meanwhile.
+ */
+static _Thread_local const bs__vfs *checkpointing;
+
+static void count(bs__vfs *v, uint64_t *n, int64_t t0)
+{
+	pthread_mutex_lock(&v->lock);
+	(*n)++;
+	if (t0 != 0)
+		v->stats.crypto_ns += (uint64_t)(bs_os_monotonic_ns() - t0);
+	pthread_mutex_unlock(&v->lock);
+}
 
 enum file_kind { F_MAIN, F_WAL, F_JOURNAL, F_SUBJOURNAL };
 
@@ -125,16 +146,17 @@ static int seal_page(bs_file *f, uint8_t *out, const uint8_t *in,
 			     out + U, aad, aad_len, out + U + 12);
 	if (rc != BS_OK)
 		return SQLITE_IOERR_WRITE;
-	v->stats.pages_sealed++;
-	v->stats.crypto_ns += (uint64_t)(bs_os_monotonic_ns() - t0);
+	count(v, &v->stats.pages_sealed, t0);
 	return SQLITE_OK;
 }
 
 static void set_fault(bs__vfs *v, int fault, uint32_t pgno, const char *what)
 {
+	pthread_mutex_lock(&v->lock);
 	v->fault = fault;
 	v->fault_pgno = pgno;
 	v->fault_what = what;
+	pthread_mutex_unlock(&v->lock);
 }
 
 /*
@@ -173,8 +195,7 @@ static int open_page(bs_file *f, uint8_t *out, const uint8_t *raw,
 		memcpy(out + 16, raw + 16, 8);
 	}
 	memset(out + U, 0, BS_RESERVE);
-	v->stats.pages_opened++;
-	v->stats.crypto_ns += (uint64_t)(bs_os_monotonic_ns() - t0);
+	count(v, &v->stats.pages_opened, t0);
 	return SQLITE_OK;
 }
 
@@ -269,9 +290,9 @@ static int main_write(bs_file *f, const uint8_t *buf, int amt,
 	 * binds the page number, not the position in a file, so the sealed
 	 * image is as valid here as in the WAL.  Plaintext from SQLite
 	 * always has a zero reserve, so it can never carry our key id. */
-	if (f->vfs->in_checkpoint &&
+	if (checkpointing == f->vfs &&
 	    memcmp(buf + U + 28, f->vfs->kid, 4) == 0) {
-		f->vfs->stats.pages_passed++;
+		count(f->vfs, &f->vfs->stats.pages_passed, 0);
 		return raw_write(f, buf, P, off);
 	}
 	rc = seal_page(f, sealed, buf, (uint32_t)(off / P) + 1);
@@ -309,7 +330,7 @@ static int wal_read(bs_file *f, uint8_t *buf, int amt, sqlite3_int64 off)
 	/* A checkpoint reads whole pages to copy them into the database
 	 * file: hand them over sealed (main_write passes them through).
 	 * A damaged frame is then caught when the page is read as data. */
-	if (f->vfs->in_checkpoint && result == SQLITE_OK && amt == P &&
+	if (checkpointing == f->vfs && result == SQLITE_OK && amt == P &&
 	    frame_of(off) >= 0 && off == frame_start(frame_of(off)) + FRAME_HDR &&
 	    memcmp(buf + U + 28, f->vfs->kid, 4) == 0)
 		return SQLITE_OK;
@@ -342,7 +363,7 @@ static int wal_read(bs_file *f, uint8_t *buf, int amt, sqlite3_int64 off)
 		if (rc != SQLITE_OK) {
 			if (!lenient)
 				return rc;
-			f->vfs->stats.lenient_failures++;
+			count(f->vfs, &f->vfs->stats.lenient_failures, 0);
 			memset(plain, 0, P);
 		}
 		memcpy(buf + (lo - off), plain + (lo - c), (size_t)(hi - lo));
@@ -428,7 +449,7 @@ static int journal_read(bs_file *f, uint8_t *buf, int amt, sqlite3_int64 off)
 		if (f->kind == F_SUBJOURNAL)
 			return rc;
 		/* The record's checksum will fail and end the playback. */
-		f->vfs->stats.lenient_failures++;
+		count(f->vfs, &f->vfs->stats.lenient_failures, 0);
 		memset(plain, 0, P);
 	}
 	memcpy(buf, plain, P);
@@ -572,10 +593,10 @@ static int x_file_control(sqlite3_file *pf, int op, void *arg)
 		break;
 	}
 	case SQLITE_FCNTL_CKPT_START:
-		f->vfs->in_checkpoint = 1;
+		checkpointing = f->vfs;
 		break;
 	case SQLITE_FCNTL_CKPT_DONE:
-		f->vfs->in_checkpoint = 0;
+		checkpointing = NULL;
 		break;
 	case SQLITE_FCNTL_VFSNAME:
 		*(char **)arg = sqlite3_mprintf("%s", f->vfs->name);
@@ -822,7 +843,8 @@ int bs__vfs_create(bs__vfs **out, const char *path,
 	if (v == NULL)
 		return bs__error_code(BS_ENOMEM);
 	v->path = bs__strdup(path);
-	if (v->path == NULL) {
+	if (v->path == NULL || pthread_mutex_init(&v->lock, NULL) != 0) {
+		bs__free(v->path);
 		bs__free(v);
 		return bs__error_code(BS_ENOMEM);
 	}
@@ -867,6 +889,7 @@ void bs__vfs_destroy(bs__vfs *v)
 		return;
 	if (v->registered)
 		sqlite3_vfs_unregister(&v->base);
+	pthread_mutex_destroy(&v->lock);
 	bs__wipe(v->page_key, sizeof(v->page_key));
 	bs_os_unlock_memory(v->page_key, sizeof(v->page_key));
 	bs__free(v->path);
@@ -879,13 +902,18 @@ const char *bs__vfs_name(const bs__vfs *v)
 	return v->name;
 }
 
-int bs__vfs_fault(const bs__vfs *v, uint32_t *pgno, const char **what)
+int bs__vfs_fault(bs__vfs *v, uint32_t *pgno, const char **what)
 {
+	int fault;
+
+	pthread_mutex_lock(&v->lock);
 	if (pgno != NULL)
 		*pgno = v->fault_pgno;
 	if (what != NULL)
 		*what = v->fault_what;
-	return v->fault;
+	fault = v->fault;
+	pthread_mutex_unlock(&v->lock);
+	return fault;
 }
 
 void bs__vfs_clear_fault(bs__vfs *v)
@@ -893,7 +921,9 @@ void bs__vfs_clear_fault(bs__vfs *v)
 	set_fault(v, BS_OK, 0, NULL);
 }
 
-void bs__vfs_stats_get(const bs__vfs *v, bs__vfs_stats *out)
+void bs__vfs_stats_get(bs__vfs *v, bs__vfs_stats *out)
 {
+	pthread_mutex_lock(&v->lock);
 	*out = v->stats;
+	pthread_mutex_unlock(&v->lock);
 }

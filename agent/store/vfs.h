@@ -52,7 +52,7 @@ const char *bs__vfs_name(const bs__vfs *v);
  * *pgno the page number) or BS_ENOTSTORE (the file is plain SQLite or
  * another kind of file).  Cleared by bs__vfs_clear_fault().
  */
-int bs__vfs_fault(const bs__vfs *v, uint32_t *pgno, const char **what);
+int bs__vfs_fault(bs__vfs *v, uint32_t *pgno, const char **what);
 void bs__vfs_clear_fault(bs__vfs *v);
 
 /* Counters for benchmarks and tests. */
@@ -63,7 +63,7 @@ typedef struct bs__vfs_stats {
 	uint64_t lenient_failures; /* torn WAL/journal records skipped */
 	uint64_t pages_passed;     /* copied sealed by checkpoints */
 } bs__vfs_stats;
-void bs__vfs_stats_get(const bs__vfs *v, bs__vfs_stats *out);
+void bs__vfs_stats_get(bs__vfs *v, bs__vfs_stats *out);
 
 /*
  * Test hook: make the n-th write through any branchsync VFS from now

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -647,6 +648,47 @@ static void test_store__nonces_differ_across_fork(void **state)
 	bs_store_close(st);
 }
 
+/*
+ * A commit that takes the WAL past BS__CKPT_PAGES returns without
+ * checkpointing: the store's own thread copies the pages into the
+ * database file while the writer goes on, and closing the store leaves
+ * no WAL behind.
+ */
+static void test_store__checkpoints_beside_the_writer(void **state)
+{
+	bs_store *st = tu_create(dir, 0);
+	struct stat sb;
+	int i, rows, waited;
+
+	(void)state;
+	fill(st, 100);
+	assert_int_equal(bs__store_checkpoints(st), 0);
+	/* About 1,500 pages in one commit. */
+	fill(st, 25000);
+	for (waited = 0; bs__store_checkpoints(st) == 0 && waited < 1000;
+	     waited++)
+		usleep(10000);
+	assert_true(bs__store_checkpoints(st) >= 1);
+	assert_int_equal(stat(tu_path(dir, "store-1.db"), &sb), 0);
+	assert_true(sb.st_size >= 1000 * BS_PAGE_SIZE);
+	/* Commits past the mark, one after another, while the thread
+	 * checkpoints the ones before. */
+	for (i = 0; i < 12; i++)
+		fill(st, 8000);
+	assert_int_equal(bs_store_check(st), BS_OK);
+	rows = tu_int(st, "SELECT count(*) FROM t");
+	assert_int_equal(rows, 100 + 25000 + 12 * 8000);
+	bs_store_close(st);
+	assert_int_not_equal(stat(tu_path(dir, "store-1.db-wal"), &sb), 0);
+	st = tu_open(dir);
+	assert_int_equal(bs_store_check(st), BS_OK);
+	assert_int_equal(tu_int(st, "SELECT count(*) FROM t"), rows);
+	assert_int_equal(tu_int(st, "SELECT count(*) FROM t WHERE body LIKE "
+				    "'" MARKER " row 25000 %'"),
+			 1);
+	bs_store_close(st);
+}
+
 static void test_store__out_of_memory(void **state)
 {
 	bs_key k = tu_pin("s1", TEST_PIN);
@@ -716,6 +758,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_store__nonces_differ_across_fork, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_store__checkpoints_beside_the_writer, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_store__out_of_memory,
 						setup, teardown),
 	};
