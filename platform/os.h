@@ -101,6 +101,16 @@ void bs_os_unlock_memory(void *p, size_t n);
 void bs_os_reuse_freed_memory(size_t n);
 
 /*
+ * Lower the calling thread's scheduling priority, for a thread that
+ * works ahead of another (fetching and decoding the pages a pull will
+ * apply) or tidies up after it (a store's checkpoints): when the CPUs
+ * are busy, the thread the others feed runs first; when it waits, they
+ * have the CPU to themselves.  Linux keeps a nice value per thread;
+ * elsewhere this does nothing.  Best effort.  Cannot fail.
+ */
+void bs_os_thread_yield_priority(void);
+
+/*
  * Advisory lock on a lock file: exclusive or shared, never blocking.
  * *out_fd receives the descriptor to pass to bs_os_unlock.  BS_EBUSY if
  * another process holds a conflicting lock.

@@ -14,6 +14,7 @@
 
 #include "agent/core/common.h"
 #include "checkpoint.h"
+#include "platform/os.h"
 
 struct bs__ckpt {
 	sqlite3 *writer;
@@ -59,6 +60,7 @@ static void *run(void *arg)
 {
 	bs__ckpt *c = arg;
 
+	bs_os_thread_yield_priority();
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		while (!c->wanted && !c->stop)

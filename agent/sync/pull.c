@@ -1513,6 +1513,7 @@ static void *fetch_run(void *arg)
 	struct slot s;
 	int i, n, more = 1;
 
+	bs_os_thread_yield_priority();
 	while (more) {
 		pthread_mutex_lock(&f->mu);
 		while (f->count == AHEAD && !f->stop)
@@ -1571,6 +1572,7 @@ static void *decode_run(void *arg)
 	struct fetch *f = arg;
 	struct slot *s;
 
+	bs_os_thread_yield_priority();
 	pthread_mutex_lock(&f->mu);
 	for (;;) {
 		while ((s = to_decode(f)) == NULL && !f->ended && !f->stop)

@@ -16,7 +16,9 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -367,6 +369,25 @@ void bs_os_reuse_freed_memory(size_t n)
 	(void)mallopt(M_TRIM_THRESHOLD, (int)n);
 #else
 	(void)n;
+#endif
+}
+
+/* How far below its process a thread that yields priority runs: enough
+ * that it gets about a tenth of a CPU it shares with a busy thread. */
+#define YIELD_NICE 10
+
+void bs_os_thread_yield_priority(void)
+{
+#if defined(__linux__) && defined(SYS_gettid)
+	id_t tid = (id_t)syscall(SYS_gettid);
+	int nice;
+
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, tid);
+	if (nice == -1 && errno != 0)
+		return;
+	(void)setpriority(PRIO_PROCESS, tid,
+			  nice + YIELD_NICE > 19 ? 19 : nice + YIELD_NICE);
 #endif
 }
 

@@ -5,15 +5,20 @@
  * its own, and once freed it stays in the process for the next one.
  * glibc is the C library that offers the choice; under the sanitizers
  * the allocator is theirs, so the figures of glibc's heap say nothing
- * there and only the call itself is exercised.
+ * there and only the call itself is exercised.  And that a thread which
+ * yields its priority runs below the rest of its process.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -54,10 +59,41 @@ static void test_os__freed_buffers_are_kept(void **st)
 	}
 }
 
+static int thread_nice(void)
+{
+	return getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+}
+
+static void *yielding(void *arg)
+{
+	int *nice = arg;
+
+	nice[0] = thread_nice();
+	bs_os_thread_yield_priority();
+	nice[1] = thread_nice();
+	return NULL;
+}
+
+static void test_os__yielding_thread_runs_below(void **st)
+{
+	pthread_t t;
+	int nice[2] = { -100, -100 }, own = thread_nice();
+
+	(void)st;
+	assert_int_equal(pthread_create(&t, NULL, yielding, nice), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	/* A new thread starts at its creator's priority, and only the
+	 * thread that yields goes down. */
+	assert_int_equal(nice[0], own);
+	assert_true(nice[1] > own || own == 19);
+	assert_int_equal(thread_nice(), own);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_os__freed_buffers_are_kept),
+		cmocka_unit_test(test_os__yielding_thread_runs_below),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
