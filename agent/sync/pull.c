@@ -222,7 +222,7 @@ struct page {
 	struct bs__tk tk;
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_COUNT];
-	char *fts_trigger[2];    /* the insert triggers' SQL (batch_begin) */
+	char *fts_trigger[4];    /* full-text triggers' SQL (batch_begin) */
 	int catalogue;
 	int outbox_any;
 	int conflict_any;
@@ -1164,13 +1164,30 @@ static const char fts_defer[] =
 	"fts_activity_rid = (SELECT coalesce(max(rid), 0) + 1 FROM activity) "
 	"WHERE id = 1";
 
-static const char fts_advance[] = FTS_INDEX_NEW
+/*
+ * The text of rows below the marks that the batch changed or deleted
+ * (noted by the TEMP triggers of fts_note, below) leaves the index, and
+ * the rows still below the marks go back in as they are now.  A rid
+ * freed by a purge and taken by a new row is then at or above the marks
+ * (marks_down), and FTS_INDEX_NEW indexes that row afterwards.
+ */
+#define FTS_RENEW \
+	"INSERT INTO main.ticket_fts (ticket_fts, rowid, subject, " \
+	"description, transcript) SELECT 'delete', rid, subject, " \
+	"description, transcript FROM fts_old;" \
+	"INSERT INTO main.ticket_fts (rowid, subject, description, " \
+	"transcript) SELECT rid, subject, description, transcript FROM " \
+	"main.ticket WHERE rid IN (SELECT rid FROM fts_old) AND rid < " \
+	"(SELECT fts_ticket_rid FROM main.maintenance WHERE id = 1);" \
+	"DELETE FROM fts_old;"
+
+static const char fts_advance[] = FTS_RENEW FTS_INDEX_NEW
 	"UPDATE maintenance SET "
 	"fts_ticket_rid = (SELECT coalesce(max(rid), 0) + 1 FROM ticket), "
 	"fts_activity_rid = (SELECT coalesce(max(rid), 0) + 1 FROM activity) "
 	"WHERE id = 1";
 
-static const char fts_catch_up[] = FTS_INDEX_NEW
+static const char fts_catch_up[] = FTS_RENEW FTS_INDEX_NEW
 	"UPDATE maintenance SET fts_ticket_rid = NULL, "
 	"fts_activity_rid = NULL WHERE id = 1";
 
@@ -1201,18 +1218,53 @@ void bs__sync_batch(int64_t ns, long wait_ms)
  * that virtual table to the transaction before it runs, whether the
  * trigger's WHEN lets it write or not, and from then on every statement
  * of the transaction calls FTS5 at its savepoint and again at its
- * release: a tenth of a pull's time.  The insert triggers would leave
- * out every row a batch adds anyway (its rids are at or above the
- * marks), so a batch drops them when it begins and puts them back, as
- * schema/agent wrote them, before it commits; a rollback puts them back
- * too.  New tickets are inserted by a statement without the upsert,
- * whose update trigger would join the table the same way.  The update
- * and delete triggers stay: they keep the index right for the rows that
- * were there before the batch.
+ * release, which writes what the statement indexed as a segment of its
+ * own: a tenth of a first pull's time, and most of a later pull's, whose
+ * tickets are updates.  So a batch drops the ticket table's full-text
+ * triggers, and the activity table's insert trigger, when it begins, and
+ * puts them back, as schema/agent wrote them, before it commits; a
+ * rollback puts them back too.
+ *
+ * The insert triggers would leave out every row a batch adds anyway
+ * (its rids are at or above the marks).  The update and delete triggers
+ * kept the index right for the rows below the marks; in their place, the
+ * batch's own TEMP triggers note each such row's text as the index holds
+ * it, the first time the batch changes or deletes the row (fts_note).
+ * Before the batch commits, that text leaves the index and what the rows
+ * hold now goes in, with one statement each (FTS_RENEW).  A pull never
+ * changes a rid; a statement that did would fail rather than leave the
+ * index wrong.  The activity table's delete trigger stays: activities
+ * are deleted only when a scope exit purges a ticket.
  */
-static const char *const fts_insert_triggers[2] = {
-	"ticket_fts_insert", "activity_fts_insert"
+static const char *const fts_triggers[4] = {
+	"ticket_fts_insert", "activity_fts_insert", "ticket_fts_update",
+	"ticket_fts_delete"
 };
+
+static const char fts_note[] =
+	"CREATE TEMP TABLE fts_old (rid INTEGER PRIMARY KEY, subject, "
+	"description, transcript);"
+	"CREATE TEMP TRIGGER fts_old_update AFTER UPDATE OF subject, "
+	"description, transcript ON main.ticket "
+	"WHEN OLD.rid < (SELECT fts_ticket_rid FROM main.maintenance "
+	"WHERE id = 1) BEGIN "
+	"INSERT OR IGNORE INTO fts_old VALUES (OLD.rid, OLD.subject, "
+	"OLD.description, OLD.transcript); END;"
+	"CREATE TEMP TRIGGER fts_old_delete AFTER DELETE ON main.ticket "
+	"WHEN OLD.rid < (SELECT fts_ticket_rid FROM main.maintenance "
+	"WHERE id = 1) BEGIN "
+	"INSERT OR IGNORE INTO fts_old VALUES (OLD.rid, OLD.subject, "
+	"OLD.description, OLD.transcript); END;"
+	"CREATE TEMP TRIGGER fts_old_rid BEFORE UPDATE OF rid ON main.ticket "
+	"WHEN NEW.rid IS NOT OLD.rid BEGIN "
+	"SELECT RAISE(ABORT, 'a pulled change may not renumber a ticket'); "
+	"END";
+
+static const char fts_note_off[] =
+	"DROP TRIGGER fts_old_update;"
+	"DROP TRIGGER fts_old_delete;"
+	"DROP TRIGGER fts_old_rid;"
+	"DROP TABLE fts_old";
 
 /* The CREATE statement of trigger name in *out (NULL if there is no
  * such trigger). */
@@ -1243,19 +1295,18 @@ static int triggers_off(struct page *p)
 	size_t i;
 	int rc;
 
-	for (i = 0; i < BS__ARRAY_LEN(fts_insert_triggers); i++) {
+	for (i = 0; i < BS__ARRAY_LEN(fts_triggers); i++) {
 		if (p->fts_trigger[i] == NULL &&
-		    (rc = trigger_sql(p, fts_insert_triggers[i],
+		    (rc = trigger_sql(p, fts_triggers[i],
 				      &p->fts_trigger[i])) != BS_OK)
 			return rc;
 		if (p->fts_trigger[i] == NULL)
 			continue;
-		snprintf(sql, sizeof(sql), "DROP TRIGGER %s",
-			 fts_insert_triggers[i]);
+		snprintf(sql, sizeof(sql), "DROP TRIGGER %s", fts_triggers[i]);
 		if ((rc = bs__sync_exec(p->db, sql, "apply pulled changes")))
 			return rc;
 	}
-	return BS_OK;
+	return bs__sync_exec(p->db, fts_note, "apply pulled changes");
 }
 
 static int triggers_on(struct page *p)
@@ -1263,7 +1314,9 @@ static int triggers_on(struct page *p)
 	size_t i;
 	int rc;
 
-	for (i = 0; i < BS__ARRAY_LEN(fts_insert_triggers); i++)
+	if ((rc = bs__sync_exec(p->db, fts_note_off, "index pulled text")))
+		return rc;
+	for (i = 0; i < BS__ARRAY_LEN(fts_triggers); i++)
 		if (p->fts_trigger[i] != NULL &&
 		    (rc = bs__sync_exec(p->db, p->fts_trigger[i],
 					"index pulled text")) != BS_OK)
@@ -1810,7 +1863,7 @@ int bs__sync_pull(struct bs__round *r)
 	struct bs__hub_clock clock;
 	const cJSON *changes;
 	int64_t cursor, next;
-	int rc, more, have, stuck, taken = 0;
+	int rc, i, more, have, stuck, taken = 0;
 
 	memset(&resp, 0, sizeof(resp));
 	if ((rc = bs__ss_int(r->db, BS__SK_CURSOR, &cursor, &have)) != BS_OK)
@@ -1884,8 +1937,8 @@ int bs__sync_pull(struct bs__round *r)
 	if (taken)
 		r->net.clock = clock;
 	stmts_free(&p);
-	bs__free(p.fts_trigger[0]);
-	bs__free(p.fts_trigger[1]);
+	for (i = 0; i < (int)BS__ARRAY_LEN(p.fts_trigger); i++)
+		bs__free(p.fts_trigger[i]);
 	bs__resp_free(&resp);
 	return rc;
 }

@@ -1880,7 +1880,7 @@ static void test_sync__bad_operation_does_not_block_the_queue(void **state)
 
 /* Head office imports n more tickets of s1, numbered from first (ids
  * ...b30209a9NNNN). */
-static void hub_import_more(int first, int n)
+static void hub_import_subjects(int first, int n, const char *subject)
 {
 	char path[700];
 	FILE *f;
@@ -1895,11 +1895,16 @@ static void hub_import_more(int first, int n)
 		fprintf(f, "{\"type\":\"ticket\",\"id\":\"01890a5d-ac96-774b-"
 			"bcce-b30209a9%04d\",\"ref\":\"VOC-M%d\",\"channel\":"
 			"\"app\",\"status\":\"dispatched\",\"subject\":"
-			"\"more %d\",\"branch\":\"BR01\",\"assignee\":\"s1\","
-			"\"t0_ms\":1795000000000}\n", i, i, i);
+			"\"%s %d\",\"branch\":\"BR01\",\"assignee\":\"s1\","
+			"\"t0_ms\":1795000000000}\n", i, i, subject, i);
 	fclose(f);
 	assert_int_equal(hub_cmd(NULL, 0, "import --dir %s %s", hub.dir, path),
 			 0);
+}
+
+static void hub_import_more(int first, int n)
+{
+	hub_import_subjects(first, n, "more");
 }
 
 static int64_t cursor_of(struct dev *d)
@@ -2129,6 +2134,91 @@ static void test_sync__rid_freed_by_a_purge_is_indexed(void **state)
 				 "activity_fts MATCH '%s'",
 				 tu_trigrams("branch back")), 1);
 	fts_exactly_once(&a, "activity");
+	converge();
+}
+
+static int fts_writes;
+
+/* Counts the statements with which FTS5 writes the ticket index (run
+ * inside another statement, they are traced as "-- " and their text). */
+static int count_fts_writes(unsigned type, void *ud, void *p, void *x)
+{
+	const char *sql = x;
+
+	(void)type;
+	(void)ud;
+	(void)p;
+	if (sql != NULL && strstr(sql, "'ticket_fts_data'") != NULL)
+		fts_writes++;
+	return 0;
+}
+
+/*
+ * A later pull changes and removes tickets the device has.  Their old
+ * text leaves the full-text index and the new text goes in, once each,
+ * in bulk at the end of the batch: written by trigger, every statement
+ * after the first would have added a segment to the index of its own.
+ */
+static void test_sync__later_pull_reindexes_in_bulk(void **state)
+{
+	static const int edited[] = { 3, 11, 17, 26, 38 };
+	char id[40], text[32], *json = NULL;
+	sqlite3 *db;
+	size_t i;
+
+	(void)state;
+	two_devices();
+	hub_import_more(0, 40);
+	sync_ok(&a);
+	sync_ok(&m);
+	/* The laptop rewords five subjects; head office imports the
+	 * tickets again (each comes back to the tablet) and takes one
+	 * away from it. */
+	for (i = 0; i < BS__ARRAY_LEN(edited); i++) {
+		snprintf(id, sizeof(id), "01890a5d-ac96-774b-bcce-b30209a9%04d",
+			 edited[i]);
+		snprintf(text, sizeof(text), "reworded %d", edited[i]);
+		edit_text(&m, id, "subject", text);
+	}
+	sync_ok(&m);
+	hub_import_more(0, 40);
+	assert_int_equal(hub_cmd(NULL, 0, "assign --dir %s 01890a5d-ac96-"
+				 "774b-bcce-b30209a90007 --branch BR01 "
+				 "--staff s2", hub.dir), 0);
+	db = bs_store_db(a.st);
+	fts_writes = 0;
+	sqlite3_trace_v2(db, SQLITE_TRACE_STMT, count_fts_writes, NULL);
+	sync_ok(&a);
+	sqlite3_trace_v2(db, 0, NULL, NULL);
+	assert_true(a.rep.changes >= 40);
+	assert_int_equal(a.rep.dropped, 1);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE "
+				 "subject LIKE 'reworded %%'"), 5);
+	/* A segment or two, not one for each ticket. */
+	assert_true(fts_writes > 0);
+	assert_true(fts_writes < 10);
+	fts_exactly_once(&a, "ticket");
+	fts_exactly_once(&a, "activity");
+	assert_int_equal(bs_ticket_search(a.st, "reworded 17", 0, &json),
+			 BS_OK);
+	assert_non_null(strstr(json, "\"reworded 17\""));
+	bs_free(json);
+	assert_int_equal(bs_ticket_search(a.st, "more 17", 0, &json), BS_OK);
+	assert_null(strstr(json, "more 17"));
+	bs_free(json);
+	assert_int_equal(bs_ticket_search(a.st, "more 18", 0, &json), BS_OK);
+	assert_non_null(strstr(json, "\"more 18\""));
+	bs_free(json);
+	/* The triggers are back for the device's own writes, and the
+	 * batch's own are gone. */
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM sqlite_schema "
+				 "WHERE type = 'trigger' AND name LIKE "
+				 "'%%_fts_%%'"), 5);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM "
+				 "sqlite_temp_schema"), 0);
+	edit_text(&a, "01890a5d-ac96-774b-bcce-b30209a90018", "subject",
+		  "edited on the tablet");
+	fts_exactly_once(&a, "ticket");
 	converge();
 }
 
@@ -2552,6 +2642,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sync__enroll_good, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sync__later_pull_reindexes_in_bulk, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_sync__first_pull_meets_its_own_tickets, setup,
 			teardown),
