@@ -32,6 +32,7 @@
 
 #include "agent/core/common.h"
 #include "agent/core/embed.h"
+#include "agent/core/sqlite.h"
 #include "hub/store.h"
 
 extern const struct bs__embedded bs__hub_sqlite_migrations[];
@@ -89,6 +90,7 @@ static int lite_open(void **conn, const char *where)
 	int src, rc;
 
 	*conn = NULL;
+	bs__sqlite_setup();
 	if ((l = bs__calloc(1, sizeof(*l))) == NULL)
 		return bs__error_code(BS_ENOMEM);
 	src = sqlite3_open_v2(where, &db, SQLITE_OPEN_READWRITE |

@@ -24,6 +24,7 @@
 
 #include "agent/core/common.h"
 #include "agent/core/embed.h"
+#include "agent/core/sqlite.h"
 #include "branchsync/store.h"
 #include "platform/os.h"
 #include "checkpoint.h"
@@ -153,6 +154,7 @@ static int connect(sqlite3 **db_out, bs__vfs **vfs_out, const char *path,
 
 	*db_out = NULL;
 	*vfs_out = NULL;
+	bs__sqlite_setup();
 	rc = bs__cipher_page_key(page_key, dek, kf->db_id, kf->cipher,
 				 kf->epoch);
 	if (rc == BS_OK)

@@ -350,6 +350,19 @@ static void test_store__swapped_and_foreign_pages(void **state)
 	free(foreign);
 }
 
+/* SQLite keeps no process-wide count of its memory (agent/core/sqlite.h):
+ * a store's work takes no global lock at every allocation. */
+static void test_store__no_global_memory_count(void **state)
+{
+	bs_store *st = tu_create(dir, 0);
+
+	(void)state;
+	fill(st, 200);
+	assert_int_equal(sqlite3_memory_used(), 0);
+	assert_int_equal(sqlite3_memory_highwater(0), 0);
+	bs_store_close(st);
+}
+
 static void test_store__mmap_stays_off(void **state)
 {
 	bs_store *st = tu_create(dir, 0);
@@ -740,6 +753,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_store__swapped_and_foreign_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_store__no_global_memory_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__mmap_stays_off,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__page_size_fixed,
