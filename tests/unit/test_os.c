@@ -22,7 +22,8 @@
 
 #include <cmocka.h>
 
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && \
+	!defined(__SANITIZE_THREAD__)
 #include <malloc.h>
 #define GLIBC_HEAP 1
 #endif
