@@ -14,7 +14,6 @@
 
 #include "agent/core/common.h"
 #include "checkpoint.h"
-#include "platform/os.h"
 
 struct bs__ckpt {
 	sqlite3 *writer;
@@ -28,9 +27,17 @@ struct bs__ckpt {
 	int in_place;      /* no thread: the hook checkpoints itself */
 	int wanted;        /* a commit asked for a checkpoint */
 	int stop;
+	int busy;          /* a checkpoint is under way */
 	unsigned long runs;
 	sqlite3 *db;       /* the thread's, during a checkpoint */
 };
+
+static int limit = BS__CKPT_LIMIT;
+
+void bs__ckpt_set_limit(int pages)
+{
+	limit = pages > 0 ? pages : BS__CKPT_LIMIT;
+}
 
 /* Open the thread's connection; 0 if it cannot be.  It is closed after
  * each checkpoint: held between them, it would keep the writer from
@@ -60,7 +67,6 @@ static void *run(void *arg)
 {
 	bs__ckpt *c = arg;
 
-	bs_os_thread_yield_priority();
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		while (!c->wanted && !c->stop)
@@ -68,10 +74,13 @@ static void *run(void *arg)
 		if (c->stop)
 			break;
 		c->wanted = 0;
+		c->busy = 1;
 		pthread_mutex_unlock(&c->mu);
 		if (!own_connection(c)) {
 			pthread_mutex_lock(&c->mu);
+			c->busy = 0;
 			c->in_place = 1;
+			pthread_cond_broadcast(&c->cv);
 			break;
 		}
 		/* SQLITE_BUSY (another connection is checkpointing) and
@@ -82,7 +91,9 @@ static void *run(void *arg)
 		sqlite3_close(c->db);
 		c->db = NULL;
 		pthread_mutex_lock(&c->mu);
+		c->busy = 0;
 		c->runs++;
+		pthread_cond_broadcast(&c->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
@@ -91,6 +102,7 @@ static void *run(void *arg)
 static int hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	bs__ckpt *c = arg;
+	unsigned long until;
 	int in_place;
 
 	if (pages < BS__CKPT_PAGES)
@@ -102,9 +114,16 @@ static int hook(void *arg, sqlite3 *db, const char *name, int pages)
 		else
 			c->in_place = 1;
 	}
-	in_place = c->in_place;
 	c->wanted = 1;
-	pthread_cond_signal(&c->cv);
+	pthread_cond_broadcast(&c->cv);
+	/* Past the limit, wait for a checkpoint that starts after this
+	 * commit: the one under way may have started before it. */
+	if (pages >= limit) {
+		until = c->runs + (c->busy ? 2 : 1);
+		while (c->runs < until && !c->in_place && !c->stop)
+			pthread_cond_wait(&c->cv, &c->mu);
+	}
+	in_place = c->in_place;
 	pthread_mutex_unlock(&c->mu);
 	/* What SQLite's own hook does; its result is not the commit's. */
 	if (in_place)
@@ -153,7 +172,7 @@ void bs__ckpt_stop(bs__ckpt *c)
 	pthread_mutex_lock(&c->mu);
 	c->stop = 1;
 	started = c->started;
-	pthread_cond_signal(&c->cv);
+	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	if (started)
 		pthread_join(c->thread, NULL);

@@ -12,6 +12,13 @@
  * pages are copied.  What is copied, and when it is durable, is exactly
  * what SQLite's own checkpoint does; only the thread differs.
  *
+ * SQLite starts the WAL over only when a write transaction begins after
+ * every page in it was copied back, and a writer that commits again and
+ * again never leaves the thread that moment: the WAL would grow without
+ * end.  So a commit that finds the WAL past BS__CKPT_LIMIT pages waits
+ * for a checkpoint that starts after it, as it would have waited for its
+ * own; the next transaction then starts the WAL over.
+ *
  * A checkpoint that fails (a full disk, another process checkpointing)
  * loses nothing: the pages stay in the WAL, and the next commit past
  * the mark, or closing the store, tries again.
@@ -24,6 +31,11 @@
 /* WAL pages after which a commit asks for a checkpoint (SQLite's own
  * default for wal_autocheckpoint). */
 #define BS__CKPT_PAGES 1000
+
+/* WAL pages after which a commit waits for the checkpoint: above the
+ * few thousand pages that a batch of a large first pull writes, so that
+ * its checkpoint runs while the next batch is applied. */
+#define BS__CKPT_LIMIT 8000
 
 typedef struct bs__ckpt bs__ckpt;
 
@@ -46,5 +58,8 @@ void bs__ckpt_stop(bs__ckpt *c);
 
 /* Checkpoints the thread has run (tests and benchmarks). */
 unsigned long bs__ckpt_runs(bs__ckpt *c);
+
+/* Test hook: the limit of every store from now on (0: BS__CKPT_LIMIT). */
+void bs__ckpt_set_limit(int pages);
 
 #endif

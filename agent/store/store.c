@@ -37,6 +37,10 @@
  * set, so warm reads cost no decryption. */
 #define CACHE_KIB 32768
 
+/* Bytes of WAL file kept once the WAL starts over: what SQLite's own
+ * checkpoints keep it to (checkpoint.h); a bigger file is cut back. */
+#define WAL_KEEP 4194304
+
 struct bs_store {
 	char dir[PATH_MAX];
 	char keys_path[PATH_MAX];
@@ -192,6 +196,7 @@ static int connect(sqlite3 **db_out, bs__vfs **vfs_out, const char *path,
 		  "PRAGMA cache_size=-" BS__STR(CACHE_KIB) ";"
 		  "PRAGMA foreign_keys=ON;"
 		  "PRAGMA journal_mode=WAL;"
+		  "PRAGMA journal_size_limit=" BS__STR(WAL_KEEP) ";"
 		  "PRAGMA synchronous=FULL;");
 	if (rc != BS_OK)
 		goto fail;
@@ -505,6 +510,11 @@ const char *bs__store_db_path(bs_store *st)
 unsigned long bs__store_checkpoints(bs_store *st)
 {
 	return st->ckpt != NULL ? bs__ckpt_runs(st->ckpt) : 0;
+}
+
+void bs__store_set_checkpoint_limit(int pages)
+{
+	bs__ckpt_set_limit(pages);
 }
 
 /* --- slots ------------------------------------------------------------- */
@@ -821,6 +831,10 @@ int bs_store_check(bs_store *st)
 
 	bs__error_clear();
 	bs__vfs_clear_fault(st->vfs);
+	/* The pages are read from the file below SQLite, which must not be
+	 * writing them meanwhile: no checkpoint runs during the check. */
+	bs__ckpt_stop(st->ckpt);
+	st->ckpt = NULL;
 	/* Every page of the main file must authenticate, free pages too. */
 	src = sqlite3_file_control(st->db, "main", SQLITE_FCNTL_FILE_POINTER,
 				   &f);
@@ -852,5 +866,9 @@ int bs_store_check(bs_store *st)
 cleanup:
 	sqlite3_finalize(s);
 	bs__free(page);
+	/* Without the thread (no memory for it), commits checkpoint in
+	 * place, as SQLite's own do. */
+	(void)bs__ckpt_start(&st->ckpt, st->db, st->db_path,
+			     bs__vfs_name(st->vfs));
 	return rc;
 }

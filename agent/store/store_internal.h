@@ -22,4 +22,8 @@ const char *bs__store_db_path(bs_store *st);
 /* Checkpoints run beside the store's writer so far (checkpoint.h). */
 unsigned long bs__store_checkpoints(bs_store *st);
 
+/* Test hook: WAL pages after which a commit of any store waits for a
+ * checkpoint (0: the default, BS__CKPT_LIMIT). */
+void bs__store_set_checkpoint_limit(int pages);
+
 #endif

@@ -2163,6 +2163,7 @@ static void test_sync__later_pull_reindexes_in_bulk(void **state)
 {
 	static const int edited[] = { 3, 11, 17, 26, 38 };
 	char id[40], text[32], *json = NULL;
+	bs_sync_opts o = opts();
 	sqlite3 *db;
 	size_t i;
 
@@ -2219,6 +2220,34 @@ static void test_sync__later_pull_reindexes_in_bulk(void **state)
 	edit_text(&a, "01890a5d-ac96-774b-bcce-b30209a90018", "subject",
 		  "edited on the tablet");
 	fts_exactly_once(&a, "ticket");
+
+	/* The same in pages of three, one batch, the text indexed while
+	 * each next page is on its way: noted text leaves the index at
+	 * every step, new tickets come in between. */
+	sync_ok(&a);
+	edit_text(&m, "01890a5d-ac96-774b-bcce-b30209a90021", "subject",
+		  "reworded again");
+	sync_ok(&m);
+	hub_import_more(0, 40);
+	hub_import_more(40, 10);
+	assert_int_equal(hub_cmd(NULL, 0, "assign --dir %s 01890a5d-ac96-"
+				 "774b-bcce-b30209a90009 --branch BR01 "
+				 "--staff s2", hub.dir), 0);
+	bs__sync_batch(INT64_C(600000000000), 60000);
+	bs__sync_index_after(0);
+	o.page = 3;
+	use(&a);
+	assert_int_equal(bs_sync_round(&a.st, &o, &a.rep), BS_OK);
+	assert_true(a.rep.pages > 10);
+	assert_int_equal(a.rep.dropped, 1);
+	fts_exactly_once(&a, "ticket");
+	fts_exactly_once(&a, "activity");
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket_fts WHERE "
+				 "ticket_fts MATCH '%s'",
+				 tu_trigrams("reworded again")), 1);
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket_fts WHERE "
+				 "ticket_fts MATCH '%s'", tu_trigrams("more 45")),
+			 1);
 	converge();
 }
 

@@ -671,6 +671,7 @@ static void test_store__checkpoints_beside_the_writer(void **state)
 {
 	bs_store *st = tu_create(dir, 0);
 	struct stat sb;
+	off_t biggest;
 	int i, rows, waited;
 
 	(void)state;
@@ -691,6 +692,25 @@ static void test_store__checkpoints_beside_the_writer(void **state)
 	assert_int_equal(bs_store_check(st), BS_OK);
 	rows = tu_int(st, "SELECT count(*) FROM t");
 	assert_int_equal(rows, 100 + 25000 + 12 * 8000);
+	/* A writer that never pauses still lets the WAL start over: past
+	 * the limit, a commit waits for a checkpoint, so the file stays
+	 * near the limit instead of growing with every commit (300 commits
+	 * of about 30 pages each). */
+	bs__store_set_checkpoint_limit(1000);
+	tu_exec(st, "PRAGMA synchronous=NORMAL");
+	for (i = 0, biggest = 0; i < 300; i++) {
+		fill(st, 300);
+		/* (The file the commits before left is cut back once the
+		 * WAL has started over.) */
+		if (i >= 50 && stat(tu_path(dir, "store-1.db-wal"), &sb) == 0 &&
+		    sb.st_size > biggest)
+			biggest = sb.st_size;
+	}
+	bs__store_set_checkpoint_limit(0);
+	assert_true(biggest > 0);
+	assert_true(biggest < 2000 * (BS_PAGE_SIZE + 24));
+	rows += 300 * 300;
+	assert_int_equal(tu_int(st, "SELECT count(*) FROM t"), rows);
 	bs_store_close(st);
 	assert_int_not_equal(stat(tu_path(dir, "store-1.db-wal"), &sb), 0);
 	st = tu_open(dir);
