@@ -103,10 +103,10 @@ void bs_os_reuse_freed_memory(size_t n);
 /*
  * Lower the calling thread's scheduling priority, for a thread that
  * works ahead of another (fetching and decoding the pages a pull will
- * apply) or tidies up after it (a store's checkpoints): when the CPUs
- * are busy, the thread the others feed runs first; when it waits, they
- * have the CPU to themselves.  Linux keeps a nice value per thread;
- * elsewhere this does nothing.  Best effort.  Cannot fail.
+ * apply): when the CPUs are busy, the thread the others feed runs
+ * first; when it waits, they have the CPU to themselves.  Not for a
+ * thread that another may wait for.  Linux keeps a nice value per
+ * thread; elsewhere this does nothing.  Best effort.  Cannot fail.
  */
 void bs_os_thread_yield_priority(void);
 
