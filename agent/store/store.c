@@ -830,11 +830,12 @@ int bs_store_check(bs_store *st)
 	int src;
 
 	bs__error_clear();
-	bs__vfs_clear_fault(st->vfs);
 	/* The pages are read from the file below SQLite, which must not be
-	 * writing them meanwhile: no checkpoint runs during the check. */
+	 * writing them meanwhile: no checkpoint runs during the check (and
+	 * none can leave a fault behind once it is cleared). */
 	bs__ckpt_stop(st->ckpt);
 	st->ckpt = NULL;
+	bs__vfs_clear_fault(st->vfs);
 	/* Every page of the main file must authenticate, free pages too. */
 	src = sqlite3_file_control(st->db, "main", SQLITE_FCNTL_FILE_POINTER,
 				   &f);
