@@ -321,6 +321,20 @@ static int lock_shared(bs_store *st)
 	return bs_os_lock(&st->lock_fd, lock_path, 0);
 }
 
+/* Hand db's checkpoints to the store's own thread (checkpoint.h), and
+ * take them back; while none is started, commits checkpoint in place. */
+static int checkpoints_on(bs_store *st)
+{
+	return bs__ckpt_start(&st->ckpt, st->db, st->db_path,
+			      bs__vfs_name(st->vfs));
+}
+
+static void checkpoints_off(bs_store *st)
+{
+	bs__ckpt_stop(st->ckpt);
+	st->ckpt = NULL;
+}
+
 /* Connect and migrate an unlocked store, under its shared lock. */
 static int attach_db(bs_store *st)
 {
@@ -340,8 +354,7 @@ static int attach_db(bs_store *st)
 		return bs__store_error(st, src, "open store");
 	if ((rc = bs__migrate(st->db, bs__migrations)) != BS_OK)
 		return rc;
-	return bs__ckpt_start(&st->ckpt, st->db, st->db_path,
-			      bs__vfs_name(st->vfs));
+	return checkpoints_on(st);
 }
 
 int bs_store_create(bs_store **out, const char *dir, const bs_key *key,
@@ -451,7 +464,7 @@ void bs_store_close(bs_store *st)
 {
 	if (st == NULL)
 		return;
-	bs__ckpt_stop(st->ckpt);
+	checkpoints_off(st);
 	if (st->db != NULL)
 		sqlite3_close_v2(st->db);
 	bs__vfs_destroy(st->vfs);
@@ -726,8 +739,7 @@ int bs_store_rekey(bs_store *st, const bs_key *key, unsigned *dropped)
 	/* The commit point: from here on the new epoch is the store. */
 	if ((rc = bs__keyfile_write(&kf, st->keys_path)) != BS_OK)
 		goto cleanup;
-	bs__ckpt_stop(st->ckpt);
-	st->ckpt = NULL;
+	checkpoints_off(st);
 	sqlite3_close_v2(st->db);
 	st->db = NULL;
 	bs__vfs_destroy(st->vfs);
@@ -738,8 +750,7 @@ int bs_store_rekey(bs_store *st, const bs_key *key, unsigned *dropped)
 	if ((rc = db_name(st->db_path, st->dir, kf.epoch)) == BS_OK)
 		rc = connect(&st->db, &st->vfs, st->db_path, &st->kf, st->dek);
 	if (rc == BS_OK)
-		rc = bs__ckpt_start(&st->ckpt, st->db, st->db_path,
-				    bs__vfs_name(st->vfs));
+		rc = checkpoints_on(st);
 cleanup:
 	if (st->lock_fd >= 0)
 		(void)bs_os_relock(st->lock_fd, 0);
@@ -833,8 +844,7 @@ int bs_store_check(bs_store *st)
 	/* The pages are read from the file below SQLite, which must not be
 	 * writing them meanwhile: no checkpoint runs during the check (and
 	 * none can leave a fault behind once it is cleared). */
-	bs__ckpt_stop(st->ckpt);
-	st->ckpt = NULL;
+	checkpoints_off(st);
 	bs__vfs_clear_fault(st->vfs);
 	/* Every page of the main file must authenticate, free pages too. */
 	src = sqlite3_file_control(st->db, "main", SQLITE_FCNTL_FILE_POINTER,
@@ -869,7 +879,6 @@ cleanup:
 	bs__free(page);
 	/* Without the thread (no memory for it), commits checkpoint in
 	 * place, as SQLite's own do. */
-	(void)bs__ckpt_start(&st->ckpt, st->db, st->db_path,
-			     bs__vfs_name(st->vfs));
+	(void)checkpoints_on(st);
 	return rc;
 }
