@@ -31,6 +31,7 @@
 #include "keyfile.h"
 #include "migrate.h"
 #include "store_internal.h"
+#include "trigram.h"
 #include "vfs.h"
 
 /* Page cache per connection: big enough for a staff member's working
@@ -183,6 +184,8 @@ static int connect(sqlite3 **db_out, bs__vfs **vfs_out, const char *path,
 	sqlite3_busy_timeout(db, 5000);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	if ((rc = bs__trigram_register(db)) != BS_OK)
+		goto fail;
 	/* The schema itself is authenticated page by page, so it is trusted
 	 * (its CHECK constraints use the JSON functions). */
 	/* The reserve must be in place before the first page is written;

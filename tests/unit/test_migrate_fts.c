@@ -1,7 +1,8 @@
 /*
  * test_migrate_fts.c - schema version 2 (schema/agent/002_fts_deferred.sql):
  * full-text indexing put off to the end of a transaction; and version 3
- * (003_fts_lean.sql), the indexes rebuilt without positions.
+ * (003_fts_lean.sql), the indexes rebuilt without positions; and
+ * version 5 (005_fts_tokenizer.sql), rebuilt with the store's tokenizer.
  *
  * A plain in-memory database migrated with the real schema/agent files,
  * as test_migrate.c does.  The cases: a store indexed under version 1
@@ -26,6 +27,7 @@
 
 #include "agent/core/common.h"
 #include "agent/store/migrate.h"
+#include "agent/store/trigram.h"
 #include "testutil.h"
 
 #define T0 "01900000-0000-7000-8000-000000000000"
@@ -66,6 +68,7 @@ static sqlite3 *open_mem(void)
 	assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL,
 				      NULL, NULL),
 			 SQLITE_OK);
+	assert_int_equal(bs__trigram_register(db), BS_OK);
 	return db;
 }
 
@@ -198,6 +201,7 @@ static void test_migrate_fts__version_1_index_survives(void **state)
 	sqlite3_close(db);
 }
 
+
 /* Version 3 rebuilds both indexes without positions or sizes: what a
  * version 2 store held is still found, phrase queries are refused, and
  * the per-row size tables are gone. */
@@ -223,6 +227,35 @@ static void test_migrate_fts__version_2_index_rebuilt_lean(void **state)
 				 "name IN ('ticket_fts_docsize', "
 				 "'activity_fts_docsize')"),
 			 0);
+	fts_consistent(db);
+	sqlite3_close(db);
+}
+
+/* Version 5 rebuilds both indexes with the store's own tokenizer: what
+ * a version 4 store held (indexed by SQLite's "trigram") is found again,
+ * ASCII case aside, and the triggers follow later edits. */
+static void test_migrate_fts__version_4_index_rebuilt_own_tokenizer(
+	void **state)
+{
+	sqlite3 *db = open_at(4);
+
+	(void)state;
+	add_ticket(db, T1, "客户投诉信用卡年费扣款");
+	add_note(db, A1, T1, "Customer called back about the REFUND");
+	assert_int_equal(bs__migrate(db, bs__migrations), BS_OK);
+	assert_true(num(db, "PRAGMA user_version") >= 5);
+	assert_int_equal(num(db, "SELECT count(*) FROM sqlite_schema WHERE "
+				 "name IN ('ticket_fts', 'activity_fts') AND "
+				 "sql LIKE '%tokenize = ''bs_trigram''%'"),
+			 2);
+	assert_int_equal(tickets_matching(db, "年费扣款"), 1);
+	assert_int_equal(notes_matching(db, "refund"), 1);
+	assert_int_equal(notes_matching(db, "CUSTOMER"), 1);
+	assert_int_equal(notes_matching(db, "refusal"), 0);
+	fts_consistent(db);
+	must(db, "UPDATE ticket SET description = '网点排队时间过长'");
+	assert_int_equal(tickets_matching(db, "年费扣款"), 0);
+	assert_int_equal(tickets_matching(db, "排队时"), 1);
 	fts_consistent(db);
 	sqlite3_close(db);
 }
@@ -344,6 +377,8 @@ int main(void)
 		cmocka_unit_test(test_migrate_fts__version_1_index_survives),
 		cmocka_unit_test(
 			test_migrate_fts__version_2_index_rebuilt_lean),
+		cmocka_unit_test(
+			test_migrate_fts__version_4_index_rebuilt_own_tokenizer),
 		cmocka_unit_test(test_migrate_fts__no_mark_indexes_at_once),
 		cmocka_unit_test(
 			test_migrate_fts__rows_added_are_indexed_at_the_end),
