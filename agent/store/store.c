@@ -30,8 +30,8 @@
 #include "checkpoint.h"
 #include "keyfile.h"
 #include "migrate.h"
+#include "schema_fns.h"
 #include "store_internal.h"
-#include "trigram.h"
 #include "vfs.h"
 
 /* Page cache per connection: big enough for a staff member's working
@@ -184,7 +184,7 @@ static int connect(sqlite3 **db_out, bs__vfs **vfs_out, const char *path,
 	sqlite3_busy_timeout(db, 5000);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
 	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	if ((rc = bs__trigram_register(db)) != BS_OK)
+	if ((rc = bs__schema_fns(db)) != BS_OK)
 		goto fail;
 	/* The schema itself is authenticated page by page, so it is trusted
 	 * (its CHECK constraints use the JSON functions). */

@@ -26,7 +26,7 @@
 #include "agent/core/sla.h"
 #include "agent/core/state.h"
 #include "agent/store/migrate.h"
-#include "agent/store/trigram.h"
+#include "agent/store/schema_fns.h"
 #include "testutil.h"
 
 #define T1 "01900000-0000-7000-8000-000000000001"
@@ -52,7 +52,7 @@ static sqlite3 *open_mem(void)
 	assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL,
 				      NULL, NULL),
 			 SQLITE_OK);
-	assert_int_equal(bs__trigram_register(db), BS_OK);
+	assert_int_equal(bs__schema_fns(db), BS_OK);
 	return db;
 }
 
@@ -1144,6 +1144,110 @@ static void test_migrate__conflicts_outlive_their_ticket(void **state)
 	sqlite3_close(db);
 }
 
+/* What the CHECKs of versions 1 to 5 wrote in SQL for a UUID, a clock
+ * and a hash, as a value x of one column. */
+#define OLD_UUID                                                           \
+	"length(x) = 36 AND substr(x, 9, 1) = '-' AND substr(x, 14, 1) = '-' " \
+	"AND substr(x, 19, 1) = '-' AND substr(x, 24, 1) = '-' AND "      \
+	"length(replace(x, '-', '')) = 32 AND x NOT GLOB '*[^0-9a-f-]*'"
+#define OLD_HEX(n) "length(x) = " n " AND x NOT GLOB '*[^0-9a-f]*'"
+
+/*
+ * Version 6: bs_is_uuid() and bs_is_hex() accept and refuse exactly what
+ * the SQL they replace did, NULL, numbers and bytes after a NUL included
+ * (a BLOB never reaches them: the tables are STRICT); the rebuilt ticket and activity keep every row, index,
+ * trigger and indexed text, and still refuse a malformed id.
+ */
+static void test_migrate__id_checks_same_as_before(void **state)
+{
+	static const char *values[] = {
+		"NULL", "''", "1", "0.5", "1234567890123456",
+		"'" T1 "'", "'" HLC "'",
+		"'01900000-0000-7000-8000-00000000000A'",
+		"'01900000-0000-7000-8000-00000000000g'",
+		"'01900000-0000-7000-8000-0000000000001'",
+		"'01900000-0000-7000-8000-00000000000'",
+		"'019000000-000-7000-8000-000000000001'",
+		"'01900000-0000-7000-8000-00000000000é'",
+		"'0190000000007000800000000000000001--'",
+		"'------------------------------------'",
+		"CAST('" T1 "' || X'00' || 'zz' AS TEXT)",
+		"CAST('" HLC "' || X'00' || 'zz' AS TEXT)",
+		"CAST(X'00' || '" T1 "' AS TEXT)",
+		"'0000018F00000000'", "'0000018f0000000'", "'0000018f000000000'",
+		"'" HLC HLC HLC HLC "'", "'" HLC HLC HLC "000000000000000'",
+		"'" HLC HLC HLC "00000000000000g'",
+	};
+	struct bs__embedded buf[1000];
+	sqlite3 *db = open_mem();
+	const char *row = "SELECT group_concat(quote(rid) || quote(id) || "
+			  "quote(ticket_id) || quote(kind) || quote(body) || "
+			  "quote(hlc) || quote(attachment_hash), '|') FROM "
+			  "(SELECT * FROM activity ORDER BY rid)";
+	char sql[600], before[600], after[600];
+	size_t i;
+	int agree;
+
+	(void)state;
+	for (i = 0; i < BS__ARRAY_LEN(values); i++) {
+		snprintf(sql, sizeof(sql),
+			 "SELECT (SELECT " OLD_UUID ") IS bs_is_uuid(x) AND "
+			 "(SELECT " OLD_HEX("16") ") IS bs_is_hex(x, 16) AND "
+			 "(SELECT " OLD_HEX("64") ") IS bs_is_hex(x, 64) AND "
+			 "(SELECT " OLD_HEX("0") ") IS bs_is_hex(x, 0) "
+			 "FROM (SELECT %s AS x)",
+			 values[i]);
+		agree = (int)num(db, sql);
+		if (agree != 1)
+			fail_msg("old and new checks differ on %s", values[i]);
+	}
+	/* Both kinds of answer occur above. */
+	assert_int_equal(num(db, "SELECT bs_is_uuid('" T1 "')"), 1);
+	assert_int_equal(num(db, "SELECT bs_is_uuid('" HLC "')"), 0);
+	assert_int_equal(num(db, "SELECT bs_is_hex('" HLC "', 16)"), 1);
+	assert_int_equal(num(db, "SELECT bs_is_uuid(NULL) IS NULL"), 1);
+	assert_int_equal(num(db, "SELECT bs_is_hex(CAST('" HLC "' AS BLOB), "
+				 "16)"),
+			 0);
+
+	/* A version 5 store keeps its timeline through the rebuild. */
+	assert_true(bs__migrate_latest(bs__migrations) >= 6);
+	assert_int_equal(bs__migrate(db, prefix(buf, bs__migrations, 5)),
+			 BS_OK);
+	add_ticket(db, T1, "客户投诉信用卡年费扣款");
+	add_note(db, A1, T1, "Customer called back about the refund");
+	must(db, "INSERT INTO activity (id, ticket_id, kind, author, "
+		 "device_time_ms, hlc, attachment_hash, attachment_name, "
+		 "attachment_size) VALUES ('" A2 "', '" T1 "', 'attachment', "
+		 "'staff1', 3000, '" HLC "', '" HLC HLC HLC HLC "', "
+		 "'statement.pdf', 10)");
+	text(db, row, before, sizeof(before));
+	assert_int_equal(bs__migrate(db, bs__migrations), BS_OK);
+	assert_true(version(db) >= 6);
+	assert_string_equal(text(db, row, after, sizeof(after)), before);
+	assert_true(has_object(db, "index", "activity_by_ticket"));
+	assert_true(has_object(db, "trigger", "activity_no_insert_in_purge"));
+	assert_int_equal(fts_count(db, "activity", "called back"), 1);
+	assert_int_equal(fts_count(db, "activity", "statement"), 1);
+	assert_int_equal(fts_count(db, "ticket", "年费扣款"), 1);
+	fts_consistent(db);
+	refused(db, "UPDATE activity SET body = 'rewritten'");
+	refused(db, "INSERT INTO ticket (id, channel, status, t0_ms, "
+		 "created_ms, updated_ms) VALUES ('01900000-0000-7000-8000-"
+		 "00000000000A', 'phone', 'received', 1, 1, 1)");
+	refused(db, "INSERT INTO activity (id, ticket_id, kind, author, "
+		 "device_time_ms, hlc) VALUES ('01900000-0000-7000-8000-"
+		 "0000000000a3', '" T1 "', 'internal_note', 'staff1', 1, "
+		 "'0000018F00000000')");
+	refused(db, "INSERT INTO activity (id, ticket_id, kind, author, "
+		 "device_time_ms, hlc, attachment_hash, attachment_size) "
+		 "VALUES ('01900000-0000-7000-8000-0000000000a4', '" T1 "', "
+		 "'attachment', 'staff1', 1, '" HLC "', 'abc', 1)");
+	add_note(db, "01900000-0000-7000-8000-0000000000a5", T1, "again");
+	assert_int_equal(num(db, "SELECT count(*) FROM activity"), 3);
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1174,6 +1278,7 @@ int main(void)
 		cmocka_unit_test(
 			test_migrate__ticket_sets_are_checked_by_comparison),
 		cmocka_unit_test(test_migrate__version_3_tickets_survive),
+		cmocka_unit_test(test_migrate__id_checks_same_as_before),
 		cmocka_unit_test(test_migrate__outbox_numbers_and_forgets),
 		cmocka_unit_test(test_migrate__conflicts_outlive_their_ticket),
 	};

@@ -27,7 +27,7 @@
 
 #include "agent/core/common.h"
 #include "agent/store/migrate.h"
-#include "agent/store/trigram.h"
+#include "agent/store/schema_fns.h"
 #include "testutil.h"
 
 #define T0 "01900000-0000-7000-8000-000000000000"
@@ -68,7 +68,7 @@ static sqlite3 *open_mem(void)
 	assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL,
 				      NULL, NULL),
 			 SQLITE_OK);
-	assert_int_equal(bs__trigram_register(db), BS_OK);
+	assert_int_equal(bs__schema_fns(db), BS_OK);
 	return db;
 }
 
