@@ -72,6 +72,7 @@ enum q {
 	Q_OLD,
 	Q_CUSTOMER,
 	Q_ARCHIVE,
+	Q_ARCHIVE_MOVE,
 	Q_CUSTOMER_STUB,
 	Q_REF_FREE,
 	Q_CATEGORY,
@@ -119,12 +120,15 @@ static const char *const q_sql[Q_COUNT] = {
 		"id_number_masked = excluded.id_number_masked, "
 		"segment = excluded.segment, branch = excluded.branch, "
 		"updated_ms = excluded.updated_ms",
+	/* An entry that moved to another customer is updated by
+	 * Q_ARCHIVE_MOVE: an upsert that may change customer_id checks
+	 * the foreign key inside a statement journal of its own, which
+	 * would cost every entry of a pull (see batch_triggers). */
 	[Q_ARCHIVE] =
 		"INSERT INTO customer_archive (id, customer_id, ticket_id, "
 		"ticket_ref, channel, received_ms, closed_ms, category_code, "
 		"summary, outcome, branch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
 		"?7, ?8, ?9, ?10, ?11) ON CONFLICT (id) DO UPDATE SET "
-		"customer_id = excluded.customer_id, "
 		"ticket_id = excluded.ticket_id, "
 		"ticket_ref = excluded.ticket_ref, "
 		"channel = excluded.channel, "
@@ -132,7 +136,13 @@ static const char *const q_sql[Q_COUNT] = {
 		"closed_ms = excluded.closed_ms, "
 		"category_code = excluded.category_code, "
 		"summary = excluded.summary, outcome = excluded.outcome, "
-		"branch = excluded.branch",
+		"branch = excluded.branch "
+		"WHERE customer_archive.customer_id = excluded.customer_id",
+	[Q_ARCHIVE_MOVE] =
+		"UPDATE customer_archive SET customer_id = ?2, ticket_id = ?3, "
+		"ticket_ref = ?4, channel = ?5, received_ms = ?6, "
+		"closed_ms = ?7, category_code = ?8, summary = ?9, "
+		"outcome = ?10, branch = ?11 WHERE id = ?1",
 	[Q_CUSTOMER_STUB] = "INSERT OR IGNORE INTO customer (id, "
 			    "name_masked, created_ms, updated_ms) VALUES "
 			    "(?1, '', ?2, ?2)",
@@ -217,12 +227,15 @@ struct profile {
  * for the whole batch, because applying pulled changes only removes
  * such rows.
  */
+#define BATCH_TRIGGERS 6 /* triggers a batch turns off (batch_triggers) */
+
 struct page {
 	struct bs__round *r;
 	struct bs__tk tk;
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_COUNT];
-	char *fts_trigger[4];    /* full-text triggers' SQL (batch_begin) */
+	char *batch_trigger[BATCH_TRIGGERS]; /* SQL of the triggers a
+					      * batch turns off */
 	int catalogue;
 	int outbox_any;
 	int conflict_any;
@@ -453,9 +466,27 @@ static int put_customer(struct page *p, const cJSON *c)
 	return step(p, s, "store a pulled customer");
 }
 
+/* Bind archive entry a of customer to s (Q_ARCHIVE, Q_ARCHIVE_MOVE). */
+static void bind_archive(sqlite3_stmt *s, const char *customer,
+			 const cJSON *a)
+{
+	bind_json(s, 1, a, "id");
+	sqlite3_bind_text(s, 2, customer, -1, SQLITE_STATIC);
+	bind_json(s, 3, a, "ticket_id");
+	bind_json(s, 4, a, "ticket_ref");
+	bind_json(s, 5, a, "channel");
+	bind_json(s, 6, a, "received_ms");
+	bind_json(s, 7, a, "closed_ms");
+	bind_json(s, 8, a, "category_code");
+	bind_json(s, 9, a, "summary");
+	bind_json(s, 10, a, "outcome");
+	bind_json(s, 11, a, "branch");
+}
+
 static int put_archive(struct page *p, const char *customer,
 		       const cJSON *arr)
 {
+	static const char what[] = "store a pulled archive entry";
 	sqlite3_stmt *s;
 	const cJSON *a;
 	int rc;
@@ -467,18 +498,17 @@ static int put_archive(struct page *p, const char *customer,
 					 "has no id");
 		if ((rc = stmt(p, Q_ARCHIVE, &s)) != BS_OK)
 			return rc;
-		bind_json(s, 1, a, "id");
-		sqlite3_bind_text(s, 2, customer, -1, SQLITE_STATIC);
-		bind_json(s, 3, a, "ticket_id");
-		bind_json(s, 4, a, "ticket_ref");
-		bind_json(s, 5, a, "channel");
-		bind_json(s, 6, a, "received_ms");
-		bind_json(s, 7, a, "closed_ms");
-		bind_json(s, 8, a, "category_code");
-		bind_json(s, 9, a, "summary");
-		bind_json(s, 10, a, "outcome");
-		bind_json(s, 11, a, "branch");
-		if ((rc = step(p, s, "store a pulled archive entry")))
+		bind_archive(s, customer, a);
+		if ((rc = step(p, s, what)))
+			return rc;
+		/* Nothing inserted or updated: the entry is here under
+		 * another customer. */
+		if (sqlite3_changes(p->db) != 0)
+			continue;
+		if ((rc = stmt(p, Q_ARCHIVE_MOVE, &s)) != BS_OK)
+			return rc;
+		bind_archive(s, customer, a);
+		if ((rc = step(p, s, what)))
 			return rc;
 	}
 	return BS_OK;
@@ -1235,10 +1265,23 @@ void bs__sync_batch(int64_t ns, long wait_ms)
  * changes a rid; a statement that did would fail rather than leave the
  * index wrong.  The activity table's delete trigger stays: activities
  * are deleted only when a scope exit purges a ticket.
+ *
+ * Two of the timeline's guards are off during a batch too.  A statement
+ * that may fire any trigger, and may fail once it has written, runs in
+ * a statement journal of its own: SQLite copies every page the statement
+ * touches first, and drops the copies at its end.  For each timeline
+ * entry of a pull that was about a tenth of the applying thread.  The
+ * activity insert (Q_ACTIVITY) would fire activity_no_insert_in_purge,
+ * and its upsert activity_hub_time_once.  A batch inserts no activity
+ * while it purges (apply_drop switches the purge on and off around its
+ * deletes), and Q_ACTIVITY sets hub_time_ms only where it is NULL, which
+ * is the rule the second guard enforces.  Both are back before the batch
+ * commits, like the full-text triggers.
  */
-static const char *const fts_triggers[4] = {
-	"ticket_fts_insert", "activity_fts_insert", "ticket_fts_update",
-	"ticket_fts_delete"
+static const char *const batch_triggers[BATCH_TRIGGERS] = {
+	"ticket_fts_insert",	       "activity_fts_insert",
+	"ticket_fts_update",	       "ticket_fts_delete",
+	"activity_no_insert_in_purge", "activity_hub_time_once"
 };
 
 static const char fts_note[] =
@@ -1295,14 +1338,15 @@ static int triggers_off(struct page *p)
 	size_t i;
 	int rc;
 
-	for (i = 0; i < BS__ARRAY_LEN(fts_triggers); i++) {
-		if (p->fts_trigger[i] == NULL &&
-		    (rc = trigger_sql(p, fts_triggers[i],
-				      &p->fts_trigger[i])) != BS_OK)
+	for (i = 0; i < BS__ARRAY_LEN(batch_triggers); i++) {
+		if (p->batch_trigger[i] == NULL &&
+		    (rc = trigger_sql(p, batch_triggers[i],
+				      &p->batch_trigger[i])) != BS_OK)
 			return rc;
-		if (p->fts_trigger[i] == NULL)
+		if (p->batch_trigger[i] == NULL)
 			continue;
-		snprintf(sql, sizeof(sql), "DROP TRIGGER %s", fts_triggers[i]);
+		snprintf(sql, sizeof(sql), "DROP TRIGGER %s",
+			 batch_triggers[i]);
 		if ((rc = bs__sync_exec(p->db, sql, "apply pulled changes")))
 			return rc;
 	}
@@ -1316,9 +1360,9 @@ static int triggers_on(struct page *p)
 
 	if ((rc = bs__sync_exec(p->db, fts_note_off, "index pulled text")))
 		return rc;
-	for (i = 0; i < BS__ARRAY_LEN(fts_triggers); i++)
-		if (p->fts_trigger[i] != NULL &&
-		    (rc = bs__sync_exec(p->db, p->fts_trigger[i],
+	for (i = 0; i < BS__ARRAY_LEN(batch_triggers); i++)
+		if (p->batch_trigger[i] != NULL &&
+		    (rc = bs__sync_exec(p->db, p->batch_trigger[i],
 					"index pulled text")) != BS_OK)
 			return rc;
 	return BS_OK;
@@ -1937,8 +1981,8 @@ int bs__sync_pull(struct bs__round *r)
 	if (taken)
 		r->net.clock = clock;
 	stmts_free(&p);
-	for (i = 0; i < (int)BS__ARRAY_LEN(p.fts_trigger); i++)
-		bs__free(p.fts_trigger[i]);
+	for (i = 0; i < (int)BS__ARRAY_LEN(p.batch_trigger); i++)
+		bs__free(p.batch_trigger[i]);
 	bs__resp_free(&resp);
 	return rc;
 }

@@ -2076,8 +2076,10 @@ static void test_sync__pages_batched(void **state)
 	assert_int_equal(cursor_of(&a), before);
 	assert_int_equal(dev_int(&a, "SELECT count(*) FROM sqlite_schema "
 				 "WHERE type = 'trigger' AND name IN "
-				 "('ticket_fts_insert', 'activity_fts_insert')"),
-			 2);
+				 "('ticket_fts_insert', 'activity_fts_insert', "
+				 "'activity_no_insert_in_purge', "
+				 "'activity_hub_time_once')"),
+			 4);
 	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket WHERE "
 				 "subject LIKE 'more 2__'"), 0);
 	assert_int_equal(a.rep.pages, 0);
@@ -2122,11 +2124,14 @@ static void test_sync__rid_freed_by_a_purge_is_indexed(void **state)
 	assert_int_equal(dev_int(&a, "SELECT count(*) FROM ticket_fts WHERE "
 				 "ticket_fts MATCH '%s' AND rowid = %lld",
 				 tu_trigrams("queue"), top), 1);
-	/* The insert triggers are back for the device's own writes. */
+	/* The insert triggers and the timeline's guards are back for the
+	 * device's own writes. */
 	assert_int_equal(dev_int(&a, "SELECT count(*) FROM sqlite_schema "
 				 "WHERE type = 'trigger' AND name IN "
-				 "('ticket_fts_insert', 'activity_fts_insert')"),
-			 2);
+				 "('ticket_fts_insert', 'activity_fts_insert', "
+				 "'activity_no_insert_in_purge', "
+				 "'activity_hub_time_once')"),
+			 4);
 	assert_int_equal(bs_ticket_add(a.st, T3, BS_ACT_NOTE,
 				       "called the branch back", gone),
 			 BS_OK);
@@ -2666,6 +2671,51 @@ static void test_sync__first_pull_meets_its_own_tickets(void **state)
 #undef FP_T3
 }
 
+/* An archive entry head office moved to another customer moves on the
+ * device too, with the ticket that brought it: the pull's insert of a
+ * known entry updates it only under the same customer (no statement
+ * journal), and a second statement moves it. */
+static void test_sync__archive_entry_moves(void **state)
+{
+	(void)state;
+	two_devices();
+	assert_string_equal(dev_text(&a, "SELECT customer_id FROM "
+				     "customer_archive WHERE id = 'A-1'"),
+			    "C-1");
+	hub_exec(&hub, "BEGIN;"
+		 "UPDATE counter SET value = value + 1 WHERE name = 'change';"
+		 "INSERT INTO customer (id, name_masked, branch, created_ms, "
+		 "updated_ms, seq) VALUES ('C-2', '李*', 'BR01', 1, 1, "
+		 "(SELECT value FROM counter WHERE name = 'change'));"
+		 "UPDATE customer_archive SET customer_id = 'C-2', summary = "
+		 "'earlier complaint, moved' WHERE id = 'A-1';"
+		 "UPDATE ticket SET customer_id = 'C-2', seq = (SELECT value "
+		 "FROM counter WHERE name = 'change') WHERE id = '" T1 "';"
+		 "COMMIT");
+	sync_ok(&a);
+	assert_string_equal(dev_text(&a, "SELECT customer_id || ' ' || "
+				     "summary FROM customer_archive WHERE id = "
+				     "'A-1'"),
+			    "C-2 earlier complaint, moved");
+	assert_int_equal(dev_int(&a, "SELECT count(*) FROM customer_archive"),
+			 1);
+	assert_string_equal(dev_text(&a, "SELECT customer_id FROM ticket "
+				     "WHERE id = '%s'", T1),
+			    "C-2");
+	/* Sent again unchanged, it stays as it is. */
+	hub_exec(&hub, "BEGIN;"
+		 "UPDATE counter SET value = value + 1 WHERE name = 'change';"
+		 "UPDATE ticket SET seq = (SELECT value FROM counter WHERE name "
+		 "= 'change'), scope_seq = (SELECT value FROM counter WHERE "
+		 "name = 'change') WHERE id = '" T1 "';"
+		 "COMMIT");
+	sync_ok(&a);
+	assert_string_equal(dev_text(&a, "SELECT customer_id || ' ' || "
+				     "summary FROM customer_archive WHERE id = "
+				     "'A-1'"),
+			    "C-2 earlier complaint, moved");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2685,6 +2735,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync__round_trip, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_sync__archive_entry_moves,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync__pages_batched,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
