@@ -842,7 +842,18 @@ int bs__vfs_create(bs__vfs **out, const char *path,
 	v = bs__calloc(1, sizeof(*v));
 	if (v == NULL)
 		return bs__error_code(BS_ENOMEM);
-	v->path = bs__strdup(path);
+	/* x_open gets the name as SQLite made it full: compare with that
+	 * (a relative store folder, a symbolic link on the way). */
+	v->path = bs__malloc((size_t)root->mxPathname + 1);
+	/* SQLITE_OK_SYMLINK is a success too. */
+	if (v->path != NULL &&
+	    (root->xFullPathname(root, path, root->mxPathname + 1, v->path) &
+	     0xff) != SQLITE_OK) {
+		bs__free(v->path);
+		bs__free(v);
+		return bs__error(BS_EINVAL, "store path %s cannot be resolved",
+				 path);
+	}
 	if (v->path == NULL || pthread_mutex_init(&v->lock, NULL) != 0) {
 		bs__free(v->path);
 		bs__free(v);

@@ -32,8 +32,9 @@
 typedef struct bs__vfs bs__vfs;
 
 /*
- * Create and register a VFS for the database file at path (an absolute
- * or relative path exactly as it will be passed to sqlite3_open_v2).
+ * Create and register a VFS for the database file at path (absolute or
+ * relative, as it will be passed to sqlite3_open_v2(); SQLite and the
+ * VFS both work with its full form).
  * page_key is copied and wiped at destroy.
  */
 int bs__vfs_create(bs__vfs **out, const char *path,

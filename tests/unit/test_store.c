@@ -753,6 +753,41 @@ static void test_store__out_of_memory(void **state)
 	bs_store_close(st);
 }
 
+/* A store folder named relative to the working directory, or through a
+ * symbolic link, opens, checkpoints on its thread and rotates its key:
+ * SQLite hands the VFS the full path, which the VFS compares with. */
+static void test_store__relative_and_linked_folder(void **state)
+{
+	char cwd[600];
+	bs_store *st;
+	bs_key k = tu_pin("s1", TEST_PIN);
+	unsigned dropped;
+	int waited;
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(root), 0);
+	st = tu_create("store", 0);
+	fill(st, 100);
+	fill(st, 25000); /* past the mark: the thread opens "store/..." */
+	for (waited = 0; bs__store_checkpoints(st) == 0 && waited < 1000;
+	     waited++)
+		usleep(10000);
+	assert_true(bs__store_checkpoints(st) >= 1);
+	assert_int_equal(bs_store_rekey(st, &k, &dropped), BS_OK);
+	bs_store_close(st);
+	assert_int_equal(symlink("store", "linked"), 0);
+	st = tu_open("linked");
+	assert_int_equal(bs_store_epoch(st), 2);
+	assert_int_equal(tu_int(st, "SELECT count(*) FROM t"), 25100);
+	assert_int_equal(bs_store_check(st), BS_OK);
+	bs_store_close(st);
+	assert_int_equal(chdir(cwd), 0);
+	st = tu_open(dir);
+	assert_int_equal(tu_int(st, "SELECT count(*) FROM t"), 25100);
+	bs_store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -789,6 +824,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_store__rekey, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_store__relative_and_linked_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__wipe, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
